@@ -1,0 +1,224 @@
+"""The one way a step talks to an LLM: resolve the provider, call it (with the
+tool-use loop when the step allows tools), account cost, shape the result.
+
+Result shape (PIPELINE_FORMAT.md, "Results"): ``text``, ``success``, ``cost``,
+``usage``, ``provider``, ``model``, ``latency_ms``, plus ``requested_provider`` and
+``note`` when the step ran on another provider than it asked for (e.g. offline
+for lack of a key). With an ``output_schema`` the parsed object is under ``data``
+and its top-level keys are also merged into the result where they do not clash,
+so ``{{steps.review.score}}`` works as in pipeline_ex.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import jsonschema
+
+from pipelines.errors import ProviderError, RunError, ToolError
+from pipelines.providers.base import Completion, CompletionRequest, Message, ToolCall, ToolSpec
+
+if TYPE_CHECKING:
+    from pipelines.runner.context import RunState
+    from pipelines.runner.engine import Runner
+
+__all__ = ["LlmCall", "TOOL_ALIASES", "call_llm", "resolve_tools"]
+
+#: pipeline_ex / Claude Code tool names mapped to our sandboxed tools.
+TOOL_ALIASES: Mapping[str, str] = {
+    "read": "read_file",
+    "ls": "list_files",
+    "glob": "list_files",
+    "grep": "search",
+    "search": "search",
+}
+
+_RESERVED = frozenset(
+    {"text", "success", "cost", "usage", "provider", "model", "latency_ms", "data",
+     "finish_reason", "requested_provider", "note", "tool_calls", "turns", "content"}
+)
+
+DEFAULT_MODELS: Mapping[str, str] = {
+    "anthropic": "claude-sonnet-4-5",
+    "gemini": "gemini-2.5-flash",
+    "openai": "gpt-4o-mini",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LlmCall:
+    """Everything one LLM step call needs, already rendered."""
+
+    provider: str
+    prompt: str
+    model: str | None = None
+    system: str | None = None
+    history: tuple[Message, ...] = ()
+    max_tokens: int | None = None
+    temperature: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    tools: tuple[str, ...] = ()
+    declared_tools: tuple[ToolSpec, ...] = ()  # gemini functions: returned, not run
+    max_turns: int = 1
+    output_schema: Mapping[str, Any] | None = None
+    parse_json: bool = False
+    timeout_s: float | None = None
+    stream: bool = False
+    strict_schema: bool = True
+
+
+def resolve_tools(allowed: Sequence[str] | None, disallowed: Sequence[str], runner: Runner) -> tuple[tuple[str, ...], list[str]]:
+    """Our tool names for a step's ``allowed_tools``; second item: names we cannot offer."""
+    known = set(runner.tools.names())
+    chosen: list[str] = []
+    unavailable: list[str] = []
+    banned = {TOOL_ALIASES.get(d.lower(), d) for d in disallowed}
+    for name in allowed or ():
+        mapped = name if name in known else TOOL_ALIASES.get(name.lower(), name)
+        if mapped in known and mapped not in banned:
+            if mapped not in chosen:
+                chosen.append(mapped)
+        elif mapped not in banned:
+            unavailable.append(name)
+    return tuple(chosen), unavailable
+
+
+async def call_llm(call: LlmCall, state: RunState, runner: Runner, *, step: str) -> dict[str, Any]:
+    """Run ``call``; returns the step result. Raises ``ProviderError``/``RunError``."""
+    resolution = runner.providers.resolve(call.provider)
+    provider = resolution.provider
+    specs = tuple(_spec(runner.tools.get(name)) for name in call.tools) + call.declared_tools
+    messages: list[Message] = [*call.history, Message("user", call.prompt)]
+    started = time.perf_counter()
+    turns = 0
+    completion: Completion | None = None
+    cost = 0.0
+    usage_in = usage_out = 0
+    executed: list[dict[str, Any]] = []
+    while True:
+        turns += 1
+        request = CompletionRequest(
+            messages=tuple(messages),
+            system=call.system,
+            model=call.model or DEFAULT_MODELS.get(resolution.requested),
+            max_tokens=call.max_tokens or 4096,
+            temperature=call.temperature,
+            tools=specs,
+            output_schema=call.output_schema,
+            timeout_s=call.timeout_s,
+            extra=call.extra,
+        )
+        completion = await _complete(provider, request, runner, step)
+        cost += completion.cost_usd
+        usage_in += completion.usage.input_tokens
+        usage_out += completion.usage.output_tokens
+        state.totals.charge_llm(completion.cost_usd, completion.usage)
+        runnable = [tc for tc in completion.tool_calls if tc.name in call.tools]
+        if not runnable or turns >= call.max_turns:
+            break
+        messages.append(Message("assistant", completion.text, tool_calls=completion.tool_calls))
+        for tool_call in runnable:
+            output = await _run_tool(tool_call, state, runner)
+            executed.append({"name": tool_call.name, "arguments": dict(tool_call.arguments)})
+            messages.append(Message("tool", output, tool_call_id=tool_call.id))
+    result: dict[str, Any] = {
+        "success": True,
+        "text": completion.text,
+        "provider": completion.provider,
+        "model": completion.model,
+        "cost": round(cost, 8),
+        "usage": {"input_tokens": usage_in, "output_tokens": usage_out,
+                  "total_tokens": usage_in + usage_out},
+        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+        "finish_reason": completion.finish_reason,
+    }
+    if resolution.requested != completion.provider:
+        result["requested_provider"] = resolution.requested
+    if resolution.note:
+        result["note"] = resolution.note
+    if call.declared_tools:
+        declared = {t.name for t in call.declared_tools}
+        result["function_calls"] = [
+            {"id": tc.id, "name": tc.name, "args": dict(tc.arguments)}
+            for tc in completion.tool_calls
+            if tc.name in declared
+        ]
+    if call.max_turns > 1:
+        result["turns"] = turns
+        result["tool_calls"] = executed
+    data = completion.data
+    if data is None and (call.output_schema is not None or call.parse_json):
+        data = _parse_json(completion.text, required=call.output_schema is not None)
+    if call.output_schema is not None:
+        errors = _schema_errors(data, call.output_schema)
+        if errors and call.strict_schema:
+            raise RunError(f"model output does not match output_schema: {errors[0]}", code="schema_violation")
+        if errors:
+            result["validation_errors"] = errors
+    if data is not None:
+        result["data"] = data
+        if isinstance(data, Mapping):
+            result.update({k: v for k, v in data.items() if k not in _RESERVED})
+    return result
+
+
+def _spec(tool: Any) -> ToolSpec:
+    return ToolSpec(tool.name, tool.description, tool.parameters)
+
+
+async def _complete(provider: Any, request: CompletionRequest, runner: Runner, step: str) -> Completion:
+    if not runner.on_token:
+        completion: Completion = await provider.complete(request)
+        return completion
+    final: Completion | None = None
+    async for event in provider.stream(request):
+        if event.delta:
+            runner.on_token(step, event.delta)
+        if event.completion is not None:
+            final = event.completion
+    if final is None:
+        raise ProviderError("stream ended without a final completion", code="stream_interrupted", retryable=True)
+    return final
+
+
+async def _run_tool(call: ToolCall, state: RunState, runner: Runner) -> str:
+    """A tool's output as JSON text for the model; tool failures are reported to it."""
+    try:
+        output = await runner.tools.get(call.name).run(call.arguments, state.workspace)
+    except (ToolError, RunError) as exc:
+        output = {"error": {"code": getattr(exc, "code", "tool_failed"), "message": exc.message}}
+    except Exception as exc:  # noqa: BLE001 - e.g. SandboxError: the model must see it, not crash the step
+        output = {"error": {"code": "tool_failed", "message": str(exc)}}
+    return json.dumps(output, default=str)
+
+
+def _parse_json(text: str, *, required: bool) -> Any:
+    candidate = text.strip()
+    if candidate.startswith("```"):
+        candidate = candidate.strip("`")
+        candidate = candidate.split("\n", 1)[1] if "\n" in candidate else candidate
+    try:
+        return json.loads(candidate)
+    except ValueError:
+        start = min((i for i in (candidate.find("{"), candidate.find("[")) if i >= 0), default=-1)
+        if start >= 0:
+            try:
+                return json.JSONDecoder().raw_decode(candidate[start:])[0]
+            except ValueError:
+                pass
+    if required:
+        raise RunError("model output is not JSON", code="schema_violation", retryable=True)
+    return None
+
+
+def _schema_errors(data: Any, schema: Mapping[str, Any]) -> list[str]:
+    validator = jsonschema.Draft202012Validator(schema)
+    found = []
+    for error in validator.iter_errors(data):
+        where = "/".join(str(p) for p in error.absolute_path) or "<root>"
+        found.append(f"{where}: {error.message}")
+    return found[:10]
