@@ -23,7 +23,7 @@ Path = tuple[str | int, ...]
 #: The largest document we accept, counted in nodes after alias expansion.
 MAX_DOCUMENT_NODES = 200_000
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[assignment]
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(slots=True)
@@ -120,4 +120,3 @@ def _charge(size: int, counted: list[int], source: str, node: yaml.Node) -> None
             file=source,
             line=node.start_mark.line + 1,
         )
-

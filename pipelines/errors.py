@@ -113,7 +113,9 @@ def _locate(
         where = file if line is None else f"{file}:{line}"
     elif line is not None:
         where = f"line {line}"
-    parts = [p for p in (where, f"step {step!r}" if step else "", f"key {key!r}" if key else "") if p]
+    parts = [
+        p for p in (where, f"step {step!r}" if step else "", f"key {key!r}" if key else "") if p
+    ]
     return f"{', '.join(parts)}: {message}" if parts else message
 
 
@@ -179,7 +181,7 @@ class RunError(PipelineError):
         return {"message": self.message, "code": self.code, "retryable": self.retryable}
 
 
-class StepFailed(RunError):
+class StepFailed(RunError):  # noqa: N818 - the name reads as the event, like asyncio.TimeoutError's peers
     """A step failed at run time; ``step`` and ``step_type`` name it, ``cause`` says why."""
 
     default_code = "step_failed"
@@ -212,7 +214,7 @@ class StepFailed(RunError):
         }
 
 
-class StepTimeout(RunError):
+class StepTimeout(RunError):  # noqa: N818 - see StepFailed
     """A step ran longer than its ``timeout_s``."""
 
     default_code = "timeout"

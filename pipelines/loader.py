@@ -19,7 +19,13 @@ from pipelines.errors import SpecError
 from pipelines.references import check_references
 from pipelines.spec import STEP_TYPES, PipelineDocument, Workflow
 
-__all__ = ["MAX_FILE_BYTES", "LoadedPipeline", "load_pipeline", "load_pipeline_text", "load_workflow"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "LoadedPipeline",
+    "load_pipeline",
+    "load_pipeline_text",
+    "load_workflow",
+]
 
 MAX_REPORTED = 10
 MAX_FILE_BYTES = 2_000_000
@@ -107,7 +113,9 @@ def _spec_error(exc: ValidationError, data: Any, lines: LineIndex, source: str) 
     located = [_locate(err, data, lines) for err in exc.errors(include_url=False)]
     first_line, first_step, first_key, _ = located[0]
     if len(located) == 1:
-        return SpecError(located[0][3], file=source, line=first_line, step=first_step, key=first_key)
+        return SpecError(
+            located[0][3], file=source, line=first_line, step=first_step, key=first_key
+        )
     rendered = [
         SpecError(msg, file=source, line=line, step=step, key=key).message
         for line, step, key, msg in located[:MAX_REPORTED]
@@ -118,7 +126,9 @@ def _spec_error(exc: ValidationError, data: Any, lines: LineIndex, source: str) 
     return SpecError(summary, file=source, line=first_line, step=first_step, key=first_key)
 
 
-def _locate(err: Mapping[str, Any], data: Any, lines: LineIndex) -> tuple[int | None, str | None, str | None, str]:
+def _locate(
+    err: Mapping[str, Any], data: Any, lines: LineIndex
+) -> tuple[int | None, str | None, str | None, str]:
     """Map a pydantic error to (line, step, key, message) by walking the data."""
     loc: Sequence[str | int] = err["loc"]
     cursor = data

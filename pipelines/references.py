@@ -13,19 +13,28 @@ from typing import Any
 
 from pipelines._yaml_source import LineIndex
 from pipelines.errors import ConfigError, SpecError
-from pipelines.expressions import parse, references
-from pipelines.spec import ForLoopStep, PipelineStep, SetVariableStep, StepBase, WhileLoopStep, Workflow
+from pipelines.expressions import ROOTS, parse, references
+from pipelines.spec import (
+    ForLoopStep,
+    PipelineStep,
+    SetVariableStep,
+    StepBase,
+    WhileLoopStep,
+    Workflow,
+)
 from pipelines.spec._base import PreviousResponsePart
 from pipelines.templates import template_expressions
 
 __all__ = ["ROOT_NAMES", "check_references", "condition_expressions", "strip_braces"]
 
-ROOT_NAMES = frozenset({"steps", "inputs", "global_vars", "state", "loop", "workflow", "variables"})
+ROOT_NAMES = ROOTS
 
 _Path = tuple[str | int, ...]
 
 
-def check_references(workflow: Workflow, *, lines: LineIndex, source: str, prefix: _Path = ("workflow",)) -> None:
+def check_references(
+    workflow: Workflow, *, lines: LineIndex, source: str, prefix: _Path = ("workflow",)
+) -> None:
     """Raise ``SpecError`` for the first unresolvable reference in ``workflow``."""
     steps = [(step, path) for step, path in _walk(workflow.steps, (*prefix, "steps"))]
     known = {step.name for step, _ in steps}
@@ -125,7 +134,9 @@ def _unresolvable(ref: tuple[str, ...], *, known: set[str], names: set[str]) -> 
     return f"unknown name {root!r} (not a step, input, variable or loop iterator)"
 
 
-def _previous_responses(step: StepBase, path: _Path) -> Iterator[tuple[_Path, PreviousResponsePart]]:
+def _previous_responses(
+    step: StepBase, path: _Path
+) -> Iterator[tuple[_Path, PreviousResponsePart]]:
     prompt = getattr(step, "prompt", None)
     if isinstance(prompt, list):
         for index, part in enumerate(prompt):

@@ -24,8 +24,10 @@ def console_error(message: str, *, kind: str) -> None:
 
 def print_run(result: RunResult) -> None:
     """Each step's outcome, findings as file:line, LLM text, then totals."""
-    _out.print(f"[bold]{escape(result.pipeline)}[/]  run {result.run_id[:8]}"
-               + (f"  (resumed at step {result.resumed_at + 1})" if result.resumed_at else ""))
+    _out.print(
+        f"[bold]{escape(result.pipeline)}[/]  run {result.run_id[:8]}"
+        + (f"  (resumed at step {result.resumed_at + 1})" if result.resumed_at else "")
+    )
     for name, step_result in result.results.items():
         _print_step(name, step_result)
     usage = result.usage
@@ -39,9 +41,12 @@ def _print_step(name: str, result: Any) -> None:
     if not isinstance(result, Mapping):
         _out.print(f"\n[bold cyan]{escape(name)}[/]: {escape(repr(result))}")
         return
-    status = "skipped" if result.get("skipped") else ("ok" if result.get("success", True) else "FAILED")
+    status = (
+        "skipped" if result.get("skipped") else ("ok" if result.get("success", True) else "FAILED")
+    )
     provider = f" · {escape(str(result['provider']))}" if "provider" in result else ""
-    _out.print(f"\n[bold cyan]{escape(name)}[/] [{'green' if status == 'ok' else 'yellow'}]{status}[/]{provider}")
+    colour = "green" if status == "ok" else "yellow"
+    _out.print(f"\n[bold cyan]{escape(name)}[/] [{colour}]{status}[/]{provider}")
     if result.get("note"):
         _out.print(f"  [dim]{escape(str(result['note']))}[/]")
     findings = result.get("findings")

@@ -51,13 +51,24 @@ def _parse_inputs(pairs: list[str]) -> dict[str, str]:
 
 
 @app.command()
-def run(
+def run(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     file: Annotated[str, typer.Argument(help="Pipeline YAML file, or a library pipeline name.")],
-    inputs: Annotated[list[str] | None, typer.Option("--input", "-i", help="Input as key=value (JSON values parse).")] = None,
-    provider: Annotated[str | None, typer.Option(help="Run every LLM step on this provider (e.g. offline).")] = None,
-    workspace: Annotated[Path | None, typer.Option(help="Override the pipeline's workspace_dir.")] = None,
-    output_dir: Annotated[Path | None, typer.Option(help="Override where output_to_file writes.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: step name -> result.")] = False,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option("--input", "-i", help="Input as key=value (JSON values parse)."),
+    ] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="Run every LLM step on this provider (e.g. offline).")
+    ] = None,
+    workspace: Annotated[
+        Path | None, typer.Option(help="Override the pipeline's workspace_dir.")
+    ] = None,
+    output_dir: Annotated[
+        Path | None, typer.Option(help="Override where output_to_file writes.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: step name -> result.")
+    ] = False,
 ) -> None:
     """Run a pipeline in this process and print each step's result."""
     from pipelines.loader import load_pipeline

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from pipelines.runner.checkpoint import Checkpoint, Checkpointer, JsonFileCheckpointer, MemoryCheckpointer
-from pipelines.runner.engine import RunResult, Runner
+from pipelines.runner.checkpoint import (
+    Checkpoint,
+    Checkpointer,
+    JsonFileCheckpointer,
+    MemoryCheckpointer,
+)
+from pipelines.runner.engine import Runner, RunResult
 from pipelines.runner.sessions import JsonFileSessionStore, MemorySessionStore, SessionStore
 
 __all__ = [

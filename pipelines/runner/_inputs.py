@@ -60,6 +60,8 @@ def coerce_cli_inputs(workflow: Workflow, raw: Mapping[str, str]) -> dict[str, A
             values[name] = json.loads(text)
         except ValueError:
             if spec is not None and spec.type not in ("string", "any"):
-                raise ConfigError(f"input {name!r} must be {spec.type}; {text!r} does not parse") from None
+                raise ConfigError(
+                    f"input {name!r} must be {spec.type}; {text!r} does not parse"
+                ) from None
             values[name] = text
     return values

@@ -53,9 +53,9 @@ class Checkpointer(Protocol):
 
 def run_key(pipeline: str, inputs: Mapping[str, Any]) -> str:
     """A stable key for "this pipeline with these inputs"."""
-    digest = hashlib.sha256(
-        json.dumps(inputs, sort_keys=True, default=str).encode()
-    ).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[
+        :16
+    ]
     return f"{pipeline}-{digest}"
 
 

@@ -123,8 +123,12 @@ class Runner:
         if workflow.resource_limits and workflow.resource_limits.max_total_steps:
             totals.max_total_steps = workflow.resource_limits.max_total_steps
         state = self.new_state(
-            workflow, bound, base_dir=pipeline.base_dir, run_id=run_id or uuid.uuid4().hex,
-            totals=totals, identity=_identity(pipeline),
+            workflow,
+            bound,
+            base_dir=pipeline.base_dir,
+            run_id=run_id or uuid.uuid4().hex,
+            totals=totals,
+            identity=_identity(pipeline),
         )
         checkpointer, key, fingerprint = self._checkpointing(workflow, bound)
         start_at = 0
@@ -141,8 +145,14 @@ class Runner:
                 state.results[step.name] = await self.execute_step(step, state)
                 if checkpointer is not None:
                     await checkpointer.save(
-                        Checkpoint(key, workflow.name, fingerprint, index + 1,
-                                   dict(state.results), dict(state.variables))
+                        Checkpoint(
+                            key,
+                            workflow.name,
+                            fingerprint,
+                            index + 1,
+                            dict(state.results),
+                            dict(state.variables),
+                        )
                     )
         if checkpointer is not None:
             await checkpointer.clear(key)
@@ -173,13 +183,23 @@ class Runner:
         """A fresh state for ``workflow`` (top level or nested)."""
         known = frozenset(s.name for s in iter_steps(workflow.steps))
         scope_state = RunState(
-            workflow=workflow, run_id=run_id, inputs=inputs, results={}, variables={},
-            workspace=workspace or Workspace(Path.cwd()), output_dir=Path.cwd(),
-            base_dir=base_dir, known_steps=known, totals=totals, depth=depth,
+            workflow=workflow,
+            run_id=run_id,
+            inputs=inputs,
+            results={},
+            variables={},
+            workspace=workspace or Workspace(Path.cwd()),
+            output_dir=Path.cwd(),
+            base_dir=base_dir,
+            known_steps=known,
+            totals=totals,
+            depth=depth,
             stack=(*stack, identity),
         )
         if workspace is None:
-            root = self.workspace_dir or Path(self._render_setting(workflow.workspace_dir, scope_state))
+            root = self.workspace_dir or Path(
+                self._render_setting(workflow.workspace_dir, scope_state)
+            )
             scope_state.workspace = Workspace(root, create=True)
         out = self.output_dir or Path(
             self._render_setting(
@@ -221,9 +241,9 @@ class Runner:
     async def execute_step(self, step: StepBase, state: RunState) -> dict[str, Any]:
         """Run one step with its condition, retries, timeout, schema check and output file."""
         step_type: str = getattr(step, "type", "?")
-        if not isinstance(step, WhileLoopStep) and step.condition is not None:
-            if not self.check(step.condition, state):
-                return {"success": True, "skipped": True, "reason": "condition was false"}
+        guarded = not isinstance(step, WhileLoopStep) and step.condition is not None
+        if guarded and not self.check(step.condition, state):
+            return {"success": True, "skipped": True, "reason": "condition was false"}
         state.totals.charge_step(step.name)
         defaults = state.workflow.defaults
         try:
@@ -263,8 +283,11 @@ class Runner:
                 await self._backoff(step, attempt)
                 continue
             raise StepFailed(
-                failure.message, step=step.name, step_type=step_type,
-                code=failure.code, retryable=failure.retryable,
+                failure.message,
+                step=step.name,
+                step_type=step_type,
+                code=failure.code,
+                retryable=failure.retryable,
             ) from failure
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
@@ -294,8 +317,16 @@ def _identity(pipeline: LoadedPipeline) -> str:
 
 
 _LLM_VALIDATES_ITSELF = frozenset(
-    {"claude", "gemini", "llm", "claude_smart", "claude_session", "claude_extract",
-     "claude_robust", "gemini_instructor"}
+    {
+        "claude",
+        "gemini",
+        "llm",
+        "claude_smart",
+        "claude_session",
+        "claude_extract",
+        "claude_robust",
+        "gemini_instructor",
+    }
 )
 
 
@@ -320,4 +351,3 @@ def _validate_schema(result: Any, schema: Mapping[str, Any]) -> None:
         ) from None
     except jsonschema.SchemaError as exc:
         raise ConfigError(f"output_schema is not a valid JSON Schema: {exc.message}") from None
-

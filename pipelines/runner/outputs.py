@@ -24,9 +24,8 @@ _TEXT_SUFFIXES = frozenset({".md", ".txt", ".py", ".rst", ".html", ".diff", ".pa
 
 async def write_output(step: StepBase, result: dict[str, Any], state: RunState) -> str:
     """Write ``result`` to ``step.output_to_file``; returns the path written."""
-    assert step.output_to_file is not None
-    name = str(render(step.output_to_file, state.scope(), step=step.name))
-    sandbox = Workspace(state.output_dir)
+    name = str(render(step.output_to_file or "", state.scope(), step=step.name))
+    sandbox = Workspace(state.output_dir, create=True)
     target = sandbox.resolve(name)
     body = _body(result, target.suffix.lower())
     await asyncio.to_thread(write_text_atomic, target, body)

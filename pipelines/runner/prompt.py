@@ -63,13 +63,19 @@ async def _file_text(part: FilePart, state: RunState, step: str) -> str:
     try:
         data = await asyncio.to_thread(path.read_bytes)
     except OSError as exc:
-        raise ConfigError(f"step {step!r}: cannot read prompt file {part.path!r}: {exc.strerror}") from None
+        raise ConfigError(
+            f"step {step!r}: cannot read prompt file {part.path!r}: {exc.strerror}"
+        ) from None
     if len(data) > MAX_FILE_PART_BYTES:
-        raise ConfigError(f"step {step!r}: prompt file {part.path!r} is over {MAX_FILE_PART_BYTES} bytes")
+        raise ConfigError(
+            f"step {step!r}: prompt file {part.path!r} is over {MAX_FILE_PART_BYTES} bytes"
+        )
     try:
         text = data.decode(part.encoding)
     except (UnicodeDecodeError, LookupError) as exc:
-        raise ConfigError(f"step {step!r}: prompt file {part.path!r} is not {part.encoding}: {exc}") from None
+        raise ConfigError(
+            f"step {step!r}: prompt file {part.path!r} is not {part.encoding}: {exc}"
+        ) from None
     if part.variables:
         # pipeline_ex file variables: {{NAME}} inside the file is replaced by the value.
         scope = state.scope()

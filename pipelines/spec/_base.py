@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
@@ -22,6 +23,18 @@ __all__ = [
 
 JsonSchema = dict[str, Any]
 Condition = str | bool | dict[str, Any] | list[Any]
+
+
+def check_json_schema(value: JsonSchema | None) -> JsonSchema | None:
+    """Reject an ``output_schema`` that is not itself a valid JSON Schema (at load time)."""
+    if value is not None:
+        try:
+            jsonschema.Draft202012Validator.check_schema(value)
+        except jsonschema.SchemaError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "<root>"
+            msg = f"not a valid JSON Schema at {where}: {exc.message}"
+            raise ValueError(msg) from None
+    return value
 
 
 class StrictModel(BaseModel):
@@ -103,6 +116,11 @@ class StepBase(StrictModel):
     retry: RetrySpec | None = None
     timeout_s: float | None = Field(default=None, gt=0)
     continue_on_error: bool = False
+
+    @field_validator("output_schema")
+    @classmethod
+    def _schema_is_valid(cls, value: JsonSchema | None) -> JsonSchema | None:
+        return check_json_schema(value)
 
     @field_validator("name")
     @classmethod

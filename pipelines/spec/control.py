@@ -186,6 +186,6 @@ class TestEchoStep(StepBase):
 
     type: Literal["test_echo"]
     value: Any = None
-    fail: bool = False
+    fail: bool | str = False  # a string is a template rendered at run time
     message: str = "test_echo step failed as requested"
     delay_s: float = Field(default=0.0, ge=0, le=3600)

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from pipelines.spec._base import Condition, JsonSchema, PromptSpec, StepBase, StrictModel
+from pipelines.spec._base import (
+    Condition,
+    JsonSchema,
+    PromptSpec,
+    StepBase,
+    StrictModel,
+    check_json_schema,
+)
 
 __all__ = [
     "POST_PROCESSORS",
@@ -67,6 +74,7 @@ class ClaudeOptions(StrictModel):
     temperature: float | None = Field(default=None, ge=0, le=2)  # ours
     # pipeline_ex keys accepted for compatibility; informational here.
     cwd: str | None = None
+    print_: bool = Field(default=False, alias="print")
     verbose: bool = False
     session_id: str | None = None
     resume_session: bool = False
@@ -126,13 +134,15 @@ class ExtractionConfig(StrictModel):
     """Post-processing of a ``claude_extract`` answer."""
 
     format: Literal["text", "json", "structured", "summary", "markdown"] = "text"
-    post_processing: list[Literal[
-        "extract_code_blocks",
-        "extract_recommendations",
-        "extract_links",
-        "extract_key_points",
-        "generate_summary",
-    ]] = Field(default_factory=list)
+    post_processing: list[
+        Literal[
+            "extract_code_blocks",
+            "extract_recommendations",
+            "extract_links",
+            "extract_key_points",
+            "generate_summary",
+        ]
+    ] = Field(default_factory=list)
     max_summary_length: int = Field(default=500, gt=0)
     use_content_extractor: bool = True
     include_metadata: bool = False
@@ -185,9 +195,12 @@ class RobustRetryConfig(StrictModel):
     base_delay_ms: int = Field(default=1000, ge=0)
     max_delay_ms: int = Field(default=30_000, ge=0)
     retry_conditions: list[str] = Field(default_factory=list)
-    fallback_action: Literal[
-        "graceful_degradation", "use_cached_response", "simplified_prompt", "emergency_response"
-    ] | None = None
+    fallback_action: (
+        Literal[
+            "graceful_degradation", "use_cached_response", "simplified_prompt", "emergency_response"
+        ]
+        | None
+    ) = None
 
 
 class ClaudeRobustStep(_ClaudeBase):
@@ -233,7 +246,9 @@ class GeminiStep(StepBase):
 class GeminiInstructorStep(StepBase):
     """A Gemini call whose output must validate against a schema.
 
-    pipeline_ex spells the schema ``schema``; ours is ``output_schema``. One is required.
+    The schema is ``output_schema`` (ours), pipeline_ex's ``schema``, or, as
+    pipeline_ex's instructor steps do, the parameters of the first of ``functions``
+    (declared in the root ``gemini_functions``). One of them is required.
     """
 
     type: Literal["gemini_instructor"]
@@ -241,21 +256,22 @@ class GeminiInstructorStep(StepBase):
     model: str | None = None
     token_budget: TokenBudget | None = None
     schema_: JsonSchema | None = Field(default=None, alias="schema")
+    functions: list[str] = Field(default_factory=list)
     validation_mode: Literal["strict", "loose"] = "strict"
+
+    @field_validator("schema_")
+    @classmethod
+    def _schema_is_valid(cls, value: JsonSchema | None) -> JsonSchema | None:
+        return check_json_schema(value)
 
     @model_validator(mode="after")
     def _has_schema(self) -> GeminiInstructorStep:
-        if self.schema_ is None and self.output_schema is None:
-            msg = "gemini_instructor needs 'output_schema' (or pipeline_ex's 'schema')"
+        if self.schema_ is None and self.output_schema is None and not self.functions:
+            msg = (
+                "gemini_instructor needs 'output_schema' (or pipeline_ex's 'schema' or 'functions')"
+            )
             raise ValueError(msg)
         return self
-
-    @property
-    def effective_schema(self) -> JsonSchema:
-        """The schema the output must satisfy."""
-        schema = self.output_schema or self.schema_
-        assert schema is not None  # guaranteed by the validator above
-        return schema
 
 
 class LlmStep(StepBase):
@@ -280,5 +296,3 @@ def _require_unique(values: list[str], what: str) -> None:
             msg = f"duplicate {what} {value!r}"
             raise ValueError(msg)
         seen.add(value)
-
-

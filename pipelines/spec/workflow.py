@@ -24,6 +24,7 @@ from pipelines.spec.control import (
 from pipelines.spec.llm import (
     ClaudeBatchStep,
     ClaudeExtractStep,
+    ClaudeOptions,
     ClaudeRobustStep,
     ClaudeSessionStep,
     ClaudeSmartStep,
@@ -98,6 +99,7 @@ class Defaults(StrictModel):
     claude_model: str | None = None  # ours
     gemini_model: str | None = None
     claude_preset: Preset | None = None
+    claude_options: ClaudeOptions | None = None
     gemini_token_budget: TokenBudget | None = None
     claude_output_format: Literal["text", "json", "stream_json", "stream-json"] | None = None
     output_dir: str | None = None
@@ -200,7 +202,7 @@ class Workflow(StrictModel):
     @model_validator(mode="after")
     def _functions_declared(self) -> Workflow:
         for step in iter_steps(self.steps):
-            if isinstance(step, GeminiStep):
+            if isinstance(step, GeminiStep | GeminiInstructorStep):
                 unknown = [f for f in step.functions if f not in self.gemini_functions]
                 if unknown:
                     msg = (

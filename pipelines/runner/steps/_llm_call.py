@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pipelines.runner.context import RunState
     from pipelines.runner.engine import Runner
 
-__all__ = ["LlmCall", "TOOL_ALIASES", "call_llm", "resolve_tools"]
+__all__ = ["TOOL_ALIASES", "LlmCall", "call_llm", "resolve_tools"]
 
 #: pipeline_ex / Claude Code tool names mapped to our sandboxed tools.
 TOOL_ALIASES: Mapping[str, str] = {
@@ -38,8 +38,22 @@ TOOL_ALIASES: Mapping[str, str] = {
 }
 
 _RESERVED = frozenset(
-    {"text", "success", "cost", "usage", "provider", "model", "latency_ms", "data",
-     "finish_reason", "requested_provider", "note", "tool_calls", "turns", "content"}
+    {
+        "text",
+        "success",
+        "cost",
+        "usage",
+        "provider",
+        "model",
+        "latency_ms",
+        "data",
+        "finish_reason",
+        "requested_provider",
+        "note",
+        "tool_calls",
+        "turns",
+        "content",
+    }
 )
 
 DEFAULT_MODELS: Mapping[str, str] = {
@@ -71,7 +85,9 @@ class LlmCall:
     strict_schema: bool = True
 
 
-def resolve_tools(allowed: Sequence[str] | None, disallowed: Sequence[str], runner: Runner) -> tuple[tuple[str, ...], list[str]]:
+def resolve_tools(
+    allowed: Sequence[str] | None, disallowed: Sequence[str], runner: Runner
+) -> tuple[tuple[str, ...], list[str]]:
     """Our tool names for a step's ``allowed_tools``; second item: names we cannot offer."""
     known = set(runner.tools.names())
     chosen: list[str] = []
@@ -131,8 +147,11 @@ async def call_llm(call: LlmCall, state: RunState, runner: Runner, *, step: str)
         "provider": completion.provider,
         "model": completion.model,
         "cost": round(cost, 8),
-        "usage": {"input_tokens": usage_in, "output_tokens": usage_out,
-                  "total_tokens": usage_in + usage_out},
+        "usage": {
+            "input_tokens": usage_in,
+            "output_tokens": usage_out,
+            "total_tokens": usage_in + usage_out,
+        },
         "latency_ms": round((time.perf_counter() - started) * 1000, 3),
         "finish_reason": completion.finish_reason,
     }
@@ -156,7 +175,9 @@ async def call_llm(call: LlmCall, state: RunState, runner: Runner, *, step: str)
     if call.output_schema is not None:
         errors = _schema_errors(data, call.output_schema)
         if errors and call.strict_schema:
-            raise RunError(f"model output does not match output_schema: {errors[0]}", code="schema_violation")
+            raise RunError(
+                f"model output does not match output_schema: {errors[0]}", code="schema_violation"
+            )
         if errors:
             result["validation_errors"] = errors
     if data is not None:
@@ -170,7 +191,9 @@ def _spec(tool: Any) -> ToolSpec:
     return ToolSpec(tool.name, tool.description, tool.parameters)
 
 
-async def _complete(provider: Any, request: CompletionRequest, runner: Runner, step: str) -> Completion:
+async def _complete(
+    provider: Any, request: CompletionRequest, runner: Runner, step: str
+) -> Completion:
     if not runner.on_token:
         completion: Completion = await provider.complete(request)
         return completion
@@ -181,7 +204,9 @@ async def _complete(provider: Any, request: CompletionRequest, runner: Runner, s
         if event.completion is not None:
             final = event.completion
     if final is None:
-        raise ProviderError("stream ended without a final completion", code="stream_interrupted", retryable=True)
+        raise ProviderError(
+            "stream ended without a final completion", code="stream_interrupted", retryable=True
+        )
     return final
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import ConfigError, RunError
+from pipelines.expressions import truthy
 from pipelines.spec import TestEchoStep, ToolStep
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ async def run_test_echo(step: TestEchoStep, state: RunState, runner: Runner) -> 
     """Return ``value`` (rendered); a mapping's keys are merged into the result."""
     if step.delay_s:
         await asyncio.sleep(step.delay_s)
-    if step.fail:
+    if truthy(runner.render(step.fail, state, step)):
         raise RunError(str(runner.render(step.message, state, step)), code="test_failure")
     value = runner.render(step.value, state, step)
     result: dict[str, Any] = {"success": True, "value": value}

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 __all__ = ["run_for_loop", "run_set_variable", "run_while_loop"]
 
 
-async def run_set_variable(step: SetVariableStep, state: RunState, runner: Runner) -> dict[str, Any]:
+async def run_set_variable(
+    step: SetVariableStep, state: RunState, runner: Runner
+) -> dict[str, Any]:
     """Render each value, then set it; later values see earlier ones."""
     assigned: dict[str, Any] = {}
     for name, value in step.variables.items():
@@ -87,12 +89,15 @@ async def _iteration(step: ForLoopStep, child: RunState, runner: Runner) -> dict
         if step.break_on_error:
             raise
         own = child.results.maps[0] if isinstance(child.results, ChainMap) else child.results
-        return {"results": dict(own),
-                "error": {"code": exc.code, "message": exc.message, "step": exc.step}}
+        return {
+            "results": dict(own),
+            "error": {"code": exc.code, "message": exc.message, "step": exc.step},
+        }
 
 
-async def _sequential(step: ForLoopStep, items: list[Any], bindings: Any, state: RunState,
-                      runner: Runner) -> tuple[list[dict[str, Any]], int | None]:
+async def _sequential(
+    step: ForLoopStep, items: list[Any], bindings: Any, state: RunState, runner: Runner
+) -> tuple[list[dict[str, Any]], int | None]:
     done: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         child = state.iteration(bindings(index, item))
@@ -102,8 +107,9 @@ async def _sequential(step: ForLoopStep, items: list[Any], bindings: Any, state:
     return done, None
 
 
-async def _parallel(step: ForLoopStep, items: list[Any], bindings: Any, state: RunState,
-                    runner: Runner) -> list[dict[str, Any]]:
+async def _parallel(
+    step: ForLoopStep, items: list[Any], bindings: Any, state: RunState, runner: Runner
+) -> list[dict[str, Any]]:
     gate = asyncio.Semaphore(step.max_parallel)
     done: list[dict[str, Any]] = [{} for _ in items]
 
@@ -128,5 +134,9 @@ async def run_while_loop(step: WhileLoopStep, state: RunState, runner: Runner) -
             state.results.update(produced)
             iterations.append(produced)
     capped = len(iterations) >= step.max_iterations and runner.check(step.condition, state)
-    return {"success": True, "iterations": len(iterations), "results": iterations,
-            "max_iterations_reached": capped}
+    return {
+        "success": True,
+        "iterations": len(iterations),
+        "results": iterations,
+        "max_iterations_reached": capped,
+    }

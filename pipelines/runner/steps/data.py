@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 __all__ = ["run_data_transform", "run_file_ops"]
 
 
-async def run_data_transform(step: DataTransformStep, state: RunState, runner: Runner) -> dict[str, Any]:
+async def run_data_transform(
+    step: DataTransformStep, state: RunState, runner: Runner
+) -> dict[str, Any]:
     data = runner.render(step.input_source, state, step)
     scope = state.scope()
 
@@ -43,7 +45,9 @@ async def run_data_transform(step: DataTransformStep, state: RunState, runner: R
 
     try:
         output = apply_operations(
-            data, step.operations, evaluate=per_item,
+            data,
+            step.operations,
+            evaluate=per_item,
             resolve=lambda value: runner.render(value, state, step),
         )
     except StepFailed as exc:
@@ -56,20 +60,24 @@ async def run_file_ops(step: FileOpsStep, state: RunState, runner: Runner) -> di
     source = runner.render(step.source, state, step) if step.source is not None else None
     destination = runner.render(step.destination, state, step) if step.destination else None
     if step.operation == "list":
-        return await asyncio.to_thread(_list, ws, str(runner.render(step.path, state, step)), step.pattern, step.recursive)
+        return await asyncio.to_thread(
+            _list, ws, str(runner.render(step.path, state, step)), step.pattern, step.recursive
+        )
     if step.operation == "validate":
         return await asyncio.to_thread(_validate, ws, step, state, runner)
     sources = _expand(ws, source)
     if step.operation == "delete":
         return await asyncio.to_thread(_delete, ws, sources)
-    assert destination is not None  # guaranteed by the spec validator
+    if destination is None:  # the spec requires it; a template may still render empty
+        raise ConfigError(f"step {step.name!r}: '{step.operation}' needs a destination")
     target = ws.resolve(str(destination))
     if step.operation == "convert":
         if len(sources) != 1:
             raise ConfigError(f"step {step.name!r}: convert takes one source, got {len(sources)}")
-        assert step.format is not None
-        return await asyncio.to_thread(_convert, ws, sources[0], target, step.format)
-    return await asyncio.to_thread(_copy_or_move, ws, sources, target, str(destination), step.operation)
+        return await asyncio.to_thread(_convert, ws, sources[0], target, step.format or "")
+    return await asyncio.to_thread(
+        _copy_or_move, ws, sources, target, str(destination), step.operation
+    )
 
 
 def _expand(ws: Workspace, source: Any) -> list[Path]:
@@ -78,7 +86,7 @@ def _expand(ws: Workspace, source: Any) -> list[Path]:
     for pattern in patterns:
         text = str(pattern)
         if any(ch in text for ch in "*?["):
-            ws.resolve(text.split("*")[0] or ".")  # the fixed prefix must be inside
+            ws.resolve(text.split("*", maxsplit=1)[0] or ".")  # the fixed prefix must be inside
             matches = sorted(ws.root.glob(text))
             found.extend(ws.resolve(m) for m in matches)
         else:
@@ -132,7 +140,9 @@ def _delete(ws: Workspace, sources: list[Path]) -> dict[str, Any]:
     return {"success": True, "deleted": deleted}
 
 
-def _copy_or_move(ws: Workspace, sources: list[Path], target: Path, raw: str, op: str) -> dict[str, Any]:
+def _copy_or_move(
+    ws: Workspace, sources: list[Path], target: Path, raw: str, op: str
+) -> dict[str, Any]:
     into_dir = len(sources) > 1 or raw.endswith("/") or target.is_dir()
     if into_dir:
         target.mkdir(parents=True, exist_ok=True)
@@ -162,9 +172,16 @@ def _convert(ws: Workspace, source: Path, target: Path, fmt: str) -> dict[str, A
         else:
             out = yaml.safe_dump(json.loads(text), sort_keys=False)
     except (ValueError, yaml.YAMLError, csv.Error) as exc:
-        raise RunError(f"cannot convert {ws.relative(source)} ({fmt}): {exc}", code="convert_failed") from None
+        raise RunError(
+            f"cannot convert {ws.relative(source)} ({fmt}): {exc}", code="convert_failed"
+        ) from None
     write_text_atomic(target, out)
-    return {"success": True, "format": fmt, "source": ws.relative(source), "destination": ws.relative(target)}
+    return {
+        "success": True,
+        "format": fmt,
+        "source": ws.relative(source),
+        "destination": ws.relative(target),
+    }
 
 
 def _rows_to_csv(rows: Any) -> str:

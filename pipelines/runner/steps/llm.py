@@ -20,6 +20,7 @@ from pipelines.spec import (
     GeminiStep,
     LlmStep,
 )
+from pipelines.spec.llm import TokenBudget
 
 if TYPE_CHECKING:
     from pipelines.runner.context import RunState
@@ -29,12 +30,21 @@ __all__ = ["PRESET_OPTIONS", "claude_call", "claude_options_call"]
 
 #: What each claude_smart preset means (pipeline_ex's OptionBuilder presets).
 PRESET_OPTIONS: dict[str, dict[str, Any]] = {
-    "development": {"max_turns": 5, "tools": ["read_file", "list_files", "search", "static_analysis"],
-                    "system": "You are a helpful software development assistant."},
-    "production": {"max_turns": 3, "tools": ["read_file"],
-                   "system": "You are a careful assistant in a production workflow. Be precise."},
-    "analysis": {"max_turns": 5, "tools": ["read_file", "list_files", "search", "static_analysis"],
-                 "system": "You are a meticulous code analyst. Cite file:line for every finding."},
+    "development": {
+        "max_turns": 5,
+        "tools": ["read_file", "list_files", "search", "static_analysis"],
+        "system": "You are a helpful software development assistant.",
+    },
+    "production": {
+        "max_turns": 3,
+        "tools": ["read_file"],
+        "system": "You are a careful assistant in a production workflow. Be precise.",
+    },
+    "analysis": {
+        "max_turns": 5,
+        "tools": ["read_file", "list_files", "search", "static_analysis"],
+        "system": "You are a meticulous code analyst. Cite file:line for every finding.",
+    },
     "chat": {"max_turns": 1, "tools": [], "system": "You are a friendly, concise assistant."},
     "test": {"max_turns": 1, "tools": [], "system": "You are a test assistant."},
 }
@@ -47,18 +57,33 @@ def _system(options: ClaudeOptions, base: str | None = None) -> str | None:
 
 
 def claude_options_call(
-    options: ClaudeOptions, prompt: str, state: RunState, runner: Runner, *,
-    step: Any, base_system: str | None = None, preset_tools: list[str] | None = None,
-    preset_turns: int | None = None, history: tuple[Message, ...] = (),
+    options: ClaudeOptions,
+    prompt: str,
+    state: RunState,
+    runner: Runner,
+    *,
+    step: Any,
+    base_system: str | None = None,
+    preset_tools: list[str] | None = None,
+    preset_turns: int | None = None,
+    history: tuple[Message, ...] = (),
 ) -> LlmCall:
     """An :class:`LlmCall` for a Claude step from its ``claude_options`` and defaults."""
     defaults = state.workflow.defaults
+    options = effective_options(options, state)
     allowed = options.allowed_tools if options.allowed_tools is not None else preset_tools
     tools, _ = resolve_tools(allowed, options.disallowed_tools, runner)
-    max_turns = options.max_turns if "max_turns" in options.model_fields_set else (preset_turns or options.max_turns)
+    max_turns = (
+        options.max_turns
+        if "max_turns" in options.model_fields_set
+        else (preset_turns or options.max_turns)
+    )
     timeout = options.timeout_ms / 1000 if options.timeout_ms else None
-    output_format = options.output_format if "output_format" in options.model_fields_set else (
-        defaults.claude_output_format or options.output_format)
+    output_format = (
+        options.output_format
+        if "output_format" in options.model_fields_set
+        else (defaults.claude_output_format or options.output_format)
+    )
     return LlmCall(
         provider="anthropic",
         prompt=prompt,
@@ -66,7 +91,9 @@ def claude_options_call(
         system=_system(options, base_system),
         history=history,
         max_tokens=options.max_tokens or defaults.max_tokens,
-        temperature=options.temperature if options.temperature is not None else defaults.temperature,
+        temperature=options.temperature
+        if options.temperature is not None
+        else defaults.temperature,
         tools=tools if max_turns > 1 else (),
         max_turns=max_turns,
         output_schema=step.output_schema,
@@ -88,6 +115,15 @@ async def claude_call(
     return result
 
 
+def effective_options(options: ClaudeOptions, state: RunState) -> ClaudeOptions:
+    """The step's options over ``defaults.claude_options``; keys the step sets win."""
+    base = state.workflow.defaults.claude_options
+    if base is None:
+        return options
+    merged = {**base.model_dump(exclude_unset=True), **options.model_dump(exclude_unset=True)}
+    return ClaudeOptions.model_validate(merged)
+
+
 async def run_claude(step: ClaudeStep, state: RunState, runner: Runner) -> dict[str, Any]:
     return await claude_call(step, step.claude_options, state, runner)
 
@@ -104,42 +140,62 @@ def preset_for(step: ClaudeSmartStep | ClaudeExtractStep, state: RunState) -> st
     return env_mode if env_mode in PRESET_OPTIONS else "development"
 
 
-async def run_claude_smart(step: ClaudeSmartStep, state: RunState, runner: Runner) -> dict[str, Any]:
+async def run_claude_smart(
+    step: ClaudeSmartStep, state: RunState, runner: Runner
+) -> dict[str, Any]:
     preset = preset_for(step, state)
     table = PRESET_OPTIONS[preset]
     result = await claude_call(
-        step, step.claude_options, state, runner,
-        base_system=table["system"], preset_tools=table["tools"], preset_turns=table["max_turns"],
+        step,
+        step.claude_options,
+        state,
+        runner,
+        base_system=table["system"],
+        preset_tools=table["tools"],
+        preset_turns=table["max_turns"],
     )
     result["preset"] = preset
     return result
 
 
-async def run_claude_session(step: ClaudeSessionStep, state: RunState, runner: Runner) -> dict[str, Any]:
+async def run_claude_session(
+    step: ClaudeSessionStep, state: RunState, runner: Runner
+) -> dict[str, Any]:
     config = step.session_config
     name = str(runner.render(config.session_name, state, step))
     history = tuple(await runner.sessions.history(name))
     if config.max_turns:
-        history = history[-2 * config.max_turns:]
+        history = history[-2 * config.max_turns :]
     prompt = await build_prompt(step.prompt, state, step=step.name, sessions=runner.sessions)
-    call = claude_options_call(step.claude_options, prompt, state, runner, step=step, history=history)
+    call = claude_options_call(
+        step.claude_options, prompt, state, runner, step=step, history=history
+    )
     result = await call_llm(call, state, runner, step=step.name)
     if config.persist:
-        await runner.sessions.append(name, [Message("user", prompt), Message("assistant", result["text"])])
+        await runner.sessions.append(
+            name, [Message("user", prompt), Message("assistant", result["text"])]
+        )
     result["session_name"] = name
     result["session_turns"] = len(history) // 2 + 1
     return result
 
 
-async def run_claude_extract(step: ClaudeExtractStep, state: RunState, runner: Runner) -> dict[str, Any]:
+async def run_claude_extract(
+    step: ClaudeExtractStep, state: RunState, runner: Runner
+) -> dict[str, Any]:
     preset = PRESET_OPTIONS[preset_for(step, state)] if step.preset else None
     result = await claude_call(
-        step, step.claude_options, state, runner,
+        step,
+        step.claude_options,
+        state,
+        runner,
         base_system=preset["system"] if preset else None,
     )
     config = step.extraction_config
     extracted = extract(
-        result["text"], fmt=config.format, post_processing=config.post_processing,
+        result["text"],
+        fmt=config.format,
+        post_processing=config.post_processing,
         max_summary_length=config.max_summary_length,
     )
     result.update(extracted)
@@ -147,10 +203,23 @@ async def run_claude_extract(step: ClaudeExtractStep, state: RunState, runner: R
     return result
 
 
-def _gemini_call(step: GeminiStep | GeminiInstructorStep, prompt: str, state: RunState,
-                 schema: dict[str, Any] | None, *, strict: bool = True) -> LlmCall:
+def _merged_budget(step: TokenBudget | None, default: TokenBudget | None) -> TokenBudget | None:
+    """Field-wise: keys the step sets win, the rest come from defaults.gemini_token_budget."""
+    if step is None or default is None:
+        return step or default
+    return default.model_copy(update=step.model_dump(exclude_unset=True))
+
+
+def _gemini_call(
+    step: GeminiStep | GeminiInstructorStep,
+    prompt: str,
+    state: RunState,
+    schema: dict[str, Any] | None,
+    *,
+    strict: bool = True,
+) -> LlmCall:
     defaults = state.workflow.defaults
-    budget = step.token_budget or defaults.gemini_token_budget
+    budget = _merged_budget(step.token_budget, defaults.gemini_token_budget)
     extra = {}
     if budget and budget.top_p is not None:
         extra["top_p"] = budget.top_p
@@ -159,8 +228,11 @@ def _gemini_call(step: GeminiStep | GeminiInstructorStep, prompt: str, state: Ru
     declared: tuple[ToolSpec, ...] = ()
     if isinstance(step, GeminiStep):
         declared = tuple(
-            ToolSpec(name, state.workflow.gemini_functions[name].description,
-                     state.workflow.gemini_functions[name].parameters)
+            ToolSpec(
+                name,
+                state.workflow.gemini_functions[name].description,
+                state.workflow.gemini_functions[name].parameters,
+            )
             for name in step.functions
         )
     return LlmCall(
@@ -168,7 +240,9 @@ def _gemini_call(step: GeminiStep | GeminiInstructorStep, prompt: str, state: Ru
         prompt=prompt,
         model=step.model or defaults.gemini_model or defaults.model,
         max_tokens=(budget.max_output_tokens if budget else None) or defaults.max_tokens,
-        temperature=budget.temperature if budget and budget.temperature is not None else defaults.temperature,
+        temperature=budget.temperature
+        if budget and budget.temperature is not None
+        else defaults.temperature,
         extra=extra,
         declared_tools=declared,
         output_schema=schema,
@@ -184,9 +258,20 @@ async def run_gemini(step: GeminiStep, state: RunState, runner: Runner) -> dict[
     return result
 
 
-async def run_gemini_instructor(step: GeminiInstructorStep, state: RunState, runner: Runner) -> dict[str, Any]:
+def instructor_schema(step: GeminiInstructorStep, state: RunState) -> dict[str, Any]:
+    """output_schema, else pipeline_ex's schema, else the first function's parameters."""
+    schema = step.output_schema or step.schema_
+    if schema is None:
+        schema = dict(state.workflow.gemini_functions[step.functions[0]].parameters)
+    return schema
+
+
+async def run_gemini_instructor(
+    step: GeminiInstructorStep, state: RunState, runner: Runner
+) -> dict[str, Any]:
     prompt = await build_prompt(step.prompt, state, step=step.name, sessions=runner.sessions)
-    call = _gemini_call(step, prompt, state, step.effective_schema, strict=step.validation_mode == "strict")
+    schema = instructor_schema(step, state)
+    call = _gemini_call(step, prompt, state, schema, strict=step.validation_mode == "strict")
     result = await call_llm(call, state, runner, step=step.name)
     result["content"] = result.get("data")
     return result

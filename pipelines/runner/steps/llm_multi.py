@@ -39,7 +39,7 @@ _RETRY_CONDITIONS: dict[str, frozenset[str]] = {
 
 
 async def _fan_out(
-    jobs: dict[str, Callable[[], Awaitable[dict[str, Any]]]], limit: int, timeout: float | None
+    jobs: dict[str, Callable[[], Awaitable[dict[str, Any]]]], limit: int, task_timeout: float | None
 ) -> dict[str, dict[str, Any]]:
     gate = asyncio.Semaphore(limit)
     results: dict[str, dict[str, Any]] = {}
@@ -47,10 +47,10 @@ async def _fan_out(
     async def one(key: str, job: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         async with gate:
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(task_timeout):
                     results[key] = await job()
             except TimeoutError:
-                results[key] = _failure("timeout", f"no result within {timeout} s")
+                results[key] = _failure("timeout", f"no result within {task_timeout} s")
             except ConfigError:
                 raise  # a broken task spec fails the step: it is the author's error
             except RunError as exc:
@@ -72,7 +72,9 @@ def _summarise(results: dict[str, dict[str, Any]], step: Any, state: RunState) -
         first = results[failed[0]]["error"]
         raise StepFailed(
             f"all {len(results)} tasks failed; first: {first['message']}",
-            step=step.name, step_type=step.type, code=first["code"],
+            step=step.name,
+            step_type=step.type,
+            code=first["code"],
         )
     del state
     return {
@@ -83,19 +85,26 @@ def _summarise(results: dict[str, dict[str, Any]], step: Any, state: RunState) -
     }
 
 
-async def run_claude_batch(step: ClaudeBatchStep, state: RunState, runner: Runner) -> dict[str, Any]:
+async def run_claude_batch(
+    step: ClaudeBatchStep, state: RunState, runner: Runner
+) -> dict[str, Any]:
     """Each task is one Claude call; ``consolidate_results`` joins their texts."""
 
     def job(task: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
         async def go() -> dict[str, Any]:
-            prompt = await build_prompt(task.prompt, state, step=f"{step.name}.{task.id}", sessions=runner.sessions)
+            prompt = await build_prompt(
+                task.prompt, state, step=f"{step.name}.{task.id}", sessions=runner.sessions
+            )
             options = task.claude_options or step.claude_options
             call = claude_options_call(options, prompt, state, runner, step=step)
             return await call_llm(call, state, runner, step=f"{step.name}.{task.id}")
+
         return go
 
     config = step.batch_config
-    results = await _fan_out({t.id: job(t) for t in step.tasks}, config.max_parallel, config.timeout_per_task)
+    results = await _fan_out(
+        {t.id: job(t) for t in step.tasks}, config.max_parallel, config.timeout_per_task
+    )
     summary = _summarise(results, step, state)
     summary["tasks"] = len(step.tasks)
     if config.consolidate_results:
@@ -105,20 +114,30 @@ async def run_claude_batch(step: ClaudeBatchStep, state: RunState, runner: Runne
     return summary
 
 
-async def run_parallel_claude(step: ParallelClaudeStep, state: RunState, runner: Runner) -> dict[str, Any]:
+async def run_parallel_claude(
+    step: ParallelClaudeStep, state: RunState, runner: Runner
+) -> dict[str, Any]:
     """Independent tasks run concurrently; a task whose ``condition`` is false is skipped."""
 
     def job(task: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
         async def go() -> dict[str, Any]:
             if task.condition is not None and not runner.check(task.condition, state):
                 return {"success": True, "skipped": True, "reason": "condition was false"}
-            prompt = await build_prompt(task.prompt, state, step=f"{step.name}.{task.id}", sessions=runner.sessions)
-            call = claude_options_call(task.claude_options or _default_options(), prompt, state, runner, step=step)
+            prompt = await build_prompt(
+                task.prompt, state, step=f"{step.name}.{task.id}", sessions=runner.sessions
+            )
+            call = claude_options_call(
+                task.claude_options or _default_options(), prompt, state, runner, step=step
+            )
             return await call_llm(call, state, runner, step=f"{step.name}.{task.id}")
+
         return go
 
     results = await _fan_out({t.id: job(t) for t in step.parallel_tasks}, step.max_parallel, None)
-    return _summarise(results, step, state)
+    summary = _summarise(results, step, state)
+    # pipeline_ex exposes each task's result under its id (extract: "<task id>").
+    summary.update({key: r for key, r in results.items() if key not in summary})
+    return summary
 
 
 def _default_options() -> Any:
@@ -127,12 +146,16 @@ def _default_options() -> Any:
     return ClaudeOptions()
 
 
-async def run_claude_robust(step: ClaudeRobustStep, state: RunState, runner: Runner) -> dict[str, Any]:
+async def run_claude_robust(
+    step: ClaudeRobustStep, state: RunState, runner: Runner
+) -> dict[str, Any]:
     """Retries the call per ``retry_config``; when exhausted applies ``fallback_action``."""
     config = step.retry_config
     prompt = await build_prompt(step.prompt, state, step=step.name, sessions=runner.sessions)
     call = claude_options_call(step.claude_options, prompt, state, runner, step=step)
-    retry_codes = frozenset().union(*(_RETRY_CONDITIONS.get(c, frozenset({c})) for c in config.retry_conditions))
+    retry_codes = frozenset().union(
+        *(_RETRY_CONDITIONS.get(c, frozenset({c})) for c in config.retry_conditions)
+    )
     attempt = 0
     while True:
         attempt += 1
@@ -148,7 +171,15 @@ async def run_claude_robust(step: ClaudeRobustStep, state: RunState, runner: Run
                 continue
             if config.fallback_action is None:
                 raise
-            return await _fallback(step, call, prompt, exc, attempt, state, runner)
+            return await _fallback(
+                step=step,
+                call=call,
+                prompt=prompt,
+                error=exc,
+                attempts=attempt,
+                state=state,
+                runner=runner,
+            )
 
 
 def _delay(config: Any, attempt: int) -> float:
@@ -167,21 +198,36 @@ def _cache_key(step: str, prompt: str) -> str:
 
 
 async def _fallback(
-    step: ClaudeRobustStep, call: Any, prompt: str, error: RunError, attempts: int,
-    state: RunState, runner: Runner,
+    *,
+    step: ClaudeRobustStep,
+    call: Any,
+    prompt: str,
+    error: RunError,
+    attempts: int,
+    state: RunState,
+    runner: Runner,
 ) -> dict[str, Any]:
     action = step.retry_config.fallback_action
-    base = {"attempts": attempts, "fallback_action": action,
-            "error": {"code": error.code, "message": error.message}}
+    base = {
+        "attempts": attempts,
+        "fallback_action": action,
+        "error": {"code": error.code, "message": error.message},
+    }
     if action == "simplified_prompt":
         from dataclasses import replace
 
         short = prompt[: max(200, len(prompt) // 3)]
         try:
-            result = await call_llm(replace(call, prompt=short, tools=(), max_turns=1), state, runner, step=step.name)
+            result = await call_llm(
+                replace(call, prompt=short, tools=(), max_turns=1), state, runner, step=step.name
+            )
         except RunError as exc:
-            raise StepFailed(f"simplified prompt failed too: {exc.message}", step=step.name,
-                             step_type=step.type, code=exc.code) from exc
+            raise StepFailed(
+                f"simplified prompt failed too: {exc.message}",
+                step=step.name,
+                step_type=step.type,
+                code=exc.code,
+            ) from exc
         return {**result, **base, "degraded": True}
     if action == "use_cached_response":
         cached = runner.recall(_cache_key(step.name, prompt))
@@ -190,8 +236,16 @@ async def _fallback(
     message = (
         "The assistant is temporarily unavailable; this is an emergency response, not an answer."
         if action == "emergency_response"
-        else f"Degraded result: the model could not be reached after {attempts} attempts ({error.code})."
+        else f"Degraded result: the model was not reached in {attempts} attempts ({error.code})."
     )
-    return {"success": True, "degraded": True, "text": message, "provider": "none", "model": "none",
-            "cost": 0.0, "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0},
-            "latency_ms": 0.0, **base}
+    return {
+        "success": True,
+        "degraded": True,
+        "text": message,
+        "provider": "none",
+        "model": "none",
+        "cost": 0.0,
+        "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0},
+        "latency_ms": 0.0,
+        **base,
+    }

@@ -26,29 +26,45 @@ __all__ = ["run_pipeline_step"]
 async def run_pipeline_step(step: PipelineStep, state: RunState, runner: Runner) -> dict[str, Any]:
     config = step.config
     limit = state.workflow.resource_limits
-    max_depth = min(config.max_depth, limit.max_nesting_depth) if limit and limit.max_nesting_depth else config.max_depth
+    max_depth = (
+        min(config.max_depth, limit.max_nesting_depth)
+        if limit and limit.max_nesting_depth
+        else config.max_depth
+    )
     if step.pipeline_ref is not None:
-        raise ConfigError(f"step {step.name!r}: 'pipeline_ref' registries are not supported; use pipeline_file")
+        raise ConfigError(
+            f"step {step.name!r}: 'pipeline_ref' registries are not supported; use pipeline_file"
+        )
     if step.pipeline_file is not None:
         path = (state.base_dir / str(runner.render(step.pipeline_file, state, step))).resolve()
         identity = str(path)
         state.enter(identity, max_depth=max_depth)
         loaded = load_pipeline(path)
     else:
-        assert step.pipeline is not None
+        if step.pipeline is None:  # the spec guarantees one source; keep mypy and readers sure
+            raise ConfigError(f"step {step.name!r}: no pipeline to run")
         identity = f"{state.stack[-1]}#{step.name}"
         state.enter(identity, max_depth=max_depth)
-        loaded = load_document({"workflow": step.pipeline.model_dump(by_alias=True, exclude_unset=True)},
-                               source=identity, base_dir=state.base_dir)
+        loaded = load_document(
+            {"workflow": step.pipeline.model_dump(by_alias=True, exclude_unset=True)},
+            source=identity,
+            base_dir=state.base_dir,
+        )
     state.totals.max_total_steps = min(state.totals.max_total_steps, config.max_total_steps)
     inputs = bind_inputs(loaded.workflow, runner.render(step.inputs, state, step))
     workspace = state.workspace
     if config.workspace_dir:
         workspace = type(workspace)(workspace.resolve(config.workspace_dir), create=True)
     child = runner.new_state(
-        loaded.workflow, inputs, base_dir=loaded.base_dir, run_id=state.run_id,
-        totals=state.totals, identity=identity, depth=state.depth + 1,
-        stack=state.stack, workspace=workspace,
+        loaded.workflow,
+        inputs,
+        base_dir=loaded.base_dir,
+        run_id=state.run_id,
+        totals=state.totals,
+        identity=identity,
+        depth=state.depth + 1,
+        stack=state.stack,
+        workspace=workspace,
     )
     child.output_dir = state.output_dir
     if config.inherit_context:
@@ -61,7 +77,10 @@ async def run_pipeline_step(step: PipelineStep, state: RunState, runner: Runner)
     except StepFailed as exc:
         raise StepFailed(
             f"nested pipeline {loaded.workflow.name!r}: {exc.message}",
-            step=step.name, step_type=step.type, code=exc.code, retryable=exc.retryable,
+            step=step.name,
+            step_type=step.type,
+            code=exc.code,
+            retryable=exc.retryable,
         ) from exc
     body = _outputs(step, results) if step.outputs else results
     if step.inputs:
@@ -82,5 +101,3 @@ def _outputs(step: PipelineStep, results: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"step {step.name!r}: nested pipeline produced no {name!r} output")
         chosen[name] = value
     return chosen
-
-
