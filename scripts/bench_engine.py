@@ -29,7 +29,9 @@ workflow:
   name: bench
   steps:
     - {name: s1, type: claude, prompt: "Analyse {{inputs.code}}"}
-    - {name: s2, type: claude, prompt: [{type: static, content: "Refine:"}, {type: previous_response, step: s1}]}
+    - name: s2
+      type: claude
+      prompt: [{type: static, content: "Refine:"}, {type: previous_response, step: s1}]
     - {name: s3, type: claude, condition: "s2.success", prompt: "Plan after {{steps.s2.text}}"}
     - {name: s4, type: claude, prompt: "Tests for {{inputs.code}}"}
     - {name: s5, type: claude, prompt: "Summary of {{steps.s3.text}} and {{steps.s4.text}}"}
@@ -100,13 +102,19 @@ async def main() -> None:
         workspace = Path(tmp)
         cost = await overhead(args.runs, workspace)
         print(f"5-step pipeline, zero-latency fake provider, {cost['runs']} sequential runs:")
-        print(f"  {cost['runs_per_s']:.0f} runs/s, {cost['per_run_ms']:.3f} ms per run, "
-              f"engine overhead {cost['per_step_us']:.0f} µs per step")
+        print(
+            f"  {cost['runs_per_s']:.0f} runs/s, {cost['per_run_ms']:.3f} ms per run, "
+            f"engine overhead {cost['per_step_us']:.0f} µs per step"
+        )
         conc = await concurrency(args.concurrent, args.latency_ms / 1000, workspace)
-        print(f"{conc['concurrent']:.0f} concurrent runs, {args.latency_ms:.0f} ms fake provider "
-              f"({STEPS} sequential LLM steps each):")
-        print(f"  one run {conc['single_s'] * 1000:.0f} ms, {conc['concurrent']:.0f} runs "
-              f"{conc['wall_s'] * 1000:.0f} ms wall, ratio {conc['ratio']:.2f}")
+        print(
+            f"{conc['concurrent']:.0f} concurrent runs, {args.latency_ms:.0f} ms fake provider "
+            f"({STEPS} sequential LLM steps each):"
+        )
+        print(
+            f"  one run {conc['single_s'] * 1000:.0f} ms, {conc['concurrent']:.0f} runs "
+            f"{conc['wall_s'] * 1000:.0f} ms wall, ratio {conc['ratio']:.2f}"
+        )
 
 
 if __name__ == "__main__":
