@@ -201,7 +201,7 @@ class OfflineProvider:
     async def complete(self, request: CompletionRequest) -> Completion:
         """Answer from the prompt alone; raises ``ProviderError`` only for a bad schema."""
         started = time.perf_counter()
-        model = request.model or self.model
+        model = self.model  # its own name: the model a step asked for was not called
         material = request.prompt_text or (request.system or "")
         digest = digest_prompt(material)
         data: Any = None
