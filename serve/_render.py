@@ -67,6 +67,23 @@ def _print_step(name: str, result: Any) -> None:
         _out.print(f"  [red]{escape(str(result['error']))}[/]")
 
 
+def print_providers(rows: list[dict[str, Any]]) -> None:
+    """The providers table of ``elexirion providers``."""
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("provider", "key", "endpoint", "default model", "breaker", "fallback chain"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["provider"],
+            "set" if row["key_set"] else "[dim]not set[/]",
+            escape(row["base_url"]),
+            escape(row["default_model"]),
+            row["breaker"],
+            " → ".join(row["chain"]),
+        )
+    _out.print(table)
+
+
 def _print_findings(findings: list[Mapping[str, Any]]) -> None:
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for column in ("location", "rule", "severity", "message"):

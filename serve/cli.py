@@ -11,7 +11,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -71,16 +71,21 @@ def run(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     ] = False,
 ) -> None:
     """Run a pipeline in this process and print each step's result."""
+    from pipelines.config import load_settings
     from pipelines.loader import load_pipeline
-    from pipelines.providers.registry import ProviderRegistry
+    from pipelines.observability import configure_logging
+    from pipelines.providers.setup import build_registry
     from pipelines.runner import JsonFileSessionStore, Runner
     from pipelines.runner._inputs import coerce_cli_inputs
 
     try:
+        settings = load_settings()
+        configure_logging(level=settings.log_level, fmt=settings.log_format)
         loaded = load_pipeline(_pipeline_path(file))
         values = coerce_cli_inputs(loaded.workflow, _parse_inputs(inputs or []))
         runner = Runner(
-            providers=ProviderRegistry(force=provider),
+            providers=build_registry(settings, force=provider),
+            default_provider=settings.default_provider,
             sessions=JsonFileSessionStore(Path(".elexirion") / "sessions"),
             workspace_dir=workspace,
             output_dir=output_dir,
@@ -123,6 +128,99 @@ def schema() -> None:
     from pipelines.spec import json_schema_text
 
     sys.stdout.write(json_schema_text() + "\n")
+
+
+@app.command()
+def providers(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list instead of a table.")
+    ] = False,
+) -> None:
+    """List providers: key configured (never the key), endpoint, model, breaker, fallback chain."""
+    from pipelines.config import load_settings
+    from pipelines.providers.setup import build_registry
+    from serve._render import print_providers
+
+    try:
+        settings = load_settings()
+        registry = build_registry(settings)
+    except ConfigError as exc:
+        console_error(str(exc), kind="invalid configuration")
+        raise typer.Exit(2) from None
+    rows = provider_rows(settings, registry)
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+    else:
+        print_providers(rows)
+
+
+def provider_rows(settings: Any, registry: Any) -> list[dict[str, Any]]:
+    """One row per provider, with nothing secret in it."""
+    from urllib.parse import urlsplit
+
+    breakers = {b["key"]: b["state"] for b in registry.resilience.breakers.snapshot()}
+    rows = []
+    for name in ("anthropic", "gemini", "openai", "offline"):
+        conf = settings.provider(name) if name != "offline" else None
+        base = conf.base_url if conf else None
+        if base:  # user:password@ in a URL is a credential too
+            parts = urlsplit(base)
+            base = parts._replace(
+                netloc=parts.hostname + (f":{parts.port}" if parts.port else "")
+            ).geturl()
+        model = registry.default_model(name) or "offline-extractive-1"
+        rows.append(
+            {
+                "provider": name,
+                "key_set": name == "offline" or registry.has_key(name),
+                "base_url": base or "(default)",
+                "default_model": model,
+                "breaker": breakers.get(f"{name}:{model}", "closed"),
+                "chain": registry.chain_for(name),
+            }
+        )
+    return rows
+
+
+@app.command("fake-provider")
+def fake_provider(  # noqa: PLR0917 - typer maps each CLI option to a parameter
+    protocol: Annotated[str, typer.Option(help="anthropic, gemini or openai.")] = "anthropic",
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 8100,
+    latency_ms: Annotated[float, typer.Option(help="Delay before every answer.")] = 0.0,
+    error_rate: Annotated[
+        float, typer.Option(help="Probability (0-1) that a request fails.")
+    ] = 0.0,
+    errors: Annotated[
+        str, typer.Option(help="Comma-separated fault kinds to draw from.")
+    ] = "429,529,500,timeout",
+    stream_delay_ms: Annotated[
+        float, typer.Option("--stream-delay-ms", help="Delay between SSE chunks.")
+    ] = 0.0,
+    seed: Annotated[int | None, typer.Option(help="Seed for reproducible faults.")] = None,
+) -> None:
+    """Serve a wire-level fake of a provider API on 127.0.0.1 (for benchmarks and chaos runs)."""
+    import time
+
+    from pipelines.providers.fakes import FakeProviderServer, FaultPlan
+
+    try:
+        plan = FaultPlan(
+            latency_ms=latency_ms,
+            error_rate=error_rate,
+            errors=tuple(e.strip() for e in errors.split(",") if e.strip()),
+            seed=seed,
+            stream_chunk_delay_ms=stream_delay_ms,
+        )
+        server = FakeProviderServer(protocol, port=port, plan=plan).start()
+    except (ValueError, RuntimeError) as exc:
+        console_error(str(exc), kind="cannot start fake provider")
+        raise typer.Exit(2) from None
+    typer.echo(f"fake {protocol} API on {server.base_url} (Ctrl-C to stop)", err=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
 
 
 def main() -> None:

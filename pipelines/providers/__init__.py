@@ -1,7 +1,9 @@
 """LLM providers behind one protocol (:mod:`pipelines.providers.base`).
 
 ``offline`` is always available; real providers are registered in
-:class:`~pipelines.providers.registry.ProviderRegistry` and chosen per step.
+:class:`pipelines.providers.registry.ProviderRegistry` and chosen per step (imported
+from its module: it pulls in the resilience policies, which this package's light
+users, such as the fake servers, do not need).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from pipelines.providers.base import (
     Usage,
 )
 from pipelines.providers.offline import OfflineProvider
-from pipelines.providers.registry import ProviderRegistry, Resolution
 
 __all__ = [
     "Completion",
@@ -25,8 +26,6 @@ __all__ = [
     "Message",
     "OfflineProvider",
     "Provider",
-    "ProviderRegistry",
-    "Resolution",
     "StreamEvent",
     "ToolCall",
     "ToolSpec",

@@ -20,7 +20,9 @@ __all__ = ["RETRYABLE_CODES", "error_for_status", "parse_retry_after", "provider
 RETRYABLE_CODES = frozenset({"rate_limited", "overloaded", "server_error", "timeout", "connection"})
 
 # Things that look like API keys: sk-..., sk-ant-..., AIza..., long bearer tokens.
-_KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}|Bearer\s+[A-Za-z0-9._\-]{12,})")
+_KEYLIKE = re.compile(
+    r"(sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}|Bearer\s+[A-Za-z0-9._\-]{12,})"
+)
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
@@ -31,7 +33,9 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     return _KEYLIKE.sub("<redacted>", text)
 
 
-def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
+def parse_retry_after(
+    headers: Mapping[str, str] | None, *, now: float | None = None
+) -> float | None:
     """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
     if not headers:
         return None

@@ -125,6 +125,8 @@ class Completion:
 
     ``data`` holds the parsed object when the request had an ``output_schema``.
     ``cost_usd`` comes from the price table; ``latency_ms`` is wall time of the call.
+    ``attempts`` counts tries of the provider that answered; ``fallback_from`` names
+    the providers of the chain that failed before it, in order.
     """
 
     text: str
@@ -136,6 +138,8 @@ class Completion:
     finish_reason: FinishReason = "stop"
     tool_calls: tuple[ToolCall, ...] = ()
     data: Any = None
+    attempts: int = 1
+    fallback_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

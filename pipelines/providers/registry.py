@@ -2,19 +2,27 @@
 
 A ``claude*`` step asks for ``anthropic``, a ``gemini*`` step for ``gemini``, an
 ``llm`` step for its ``provider``. When the requested provider has no key
-configured (or is not available), the step runs on ``offline`` and the
-resolution says why, so the result can report ``provider: offline`` honestly.
+configured (or is not available), the step runs on the next provider of its
+fallback chain, ending at ``offline``, and the resolution says why, so the result
+can report ``provider: offline`` honestly.
+
+With a :class:`~pipelines.providers.resilient.Resilience`, every resolution is a
+:class:`~pipelines.providers.chain.FallbackChain` of resilient providers (retry,
+breaker, rate limits, cache). Without one (unit tests, scripted fakes), the
+chosen provider is returned as is.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pipelines.errors import ConfigError
 from pipelines.providers.base import Provider
 from pipelines.providers.offline import OfflineProvider
+from pipelines.providers.resilient import Resilience, ResilientProvider
+from supervision.retry import RetryPolicy
 
 __all__ = ["KEY_ENV", "ProviderRegistry", "Resolution", "canonical_name"]
 
@@ -46,10 +54,12 @@ class Resolution:
 
 
 class ProviderRegistry:
-    """Resolves provider names to instances; one registry per runner.
+    """Resolves provider names to instances (or fallback chains); one per runner.
 
     ``force`` sends every request to one provider (``elexirion run --provider``).
-    ``factories`` build real providers lazily, only when their key is configured.
+    ``factories`` build real providers lazily, only when their key is configured;
+    ``configured`` names the providers that have a key (default: read the
+    environment). ``fallback`` is the default chain after the requested provider.
     """
 
     def __init__(
@@ -58,20 +68,41 @@ class ProviderRegistry:
         *,
         factories: Mapping[str, ProviderFactory] | None = None,
         env: Mapping[str, str] | None = None,
+        configured: Iterable[str] | None = None,
         force: str | None = None,
+        resilience: Resilience | None = None,
+        fallback: Sequence[str] = ("offline",),
+        default_models: Mapping[str, str] | None = None,
     ) -> None:
         self._instances: dict[str, Provider] = {"offline": OfflineProvider()}
         for name, provider in (providers or {}).items():
             self._instances[canonical_name(name)] = provider
         self._factories = {canonical_name(k): v for k, v in (factories or {}).items()}
-        self._env = os.environ if env is None else env
+        env = os.environ if env is None else env
+        self._configured = (
+            {canonical_name(n) for n in configured}
+            if configured is not None
+            else {n for n, names in KEY_ENV.items() if any(env.get(v) for v in names)}
+        )
         self._force = canonical_name(force) if force else None
+        self.resilience = resilience
+        self.fallback = tuple(canonical_name(f) for f in fallback)
+        self._default_models = dict(default_models or {})
+        self._resilient: dict[str, ResilientProvider] = {}
         if self._force and not self._known(self._force):
             raise ConfigError(f"unknown provider {force!r}; known: {', '.join(self.names())}")
+        for name in self.fallback:
+            if not self._known(name):
+                known = ", ".join(self.names())
+                raise ConfigError(
+                    f"unknown provider {name!r} in the fallback chain; known: {known}"
+                )
 
     def register(self, name: str, provider: Provider) -> None:
         """Add or replace a provider instance under ``name``."""
-        self._instances[canonical_name(name)] = provider
+        key = canonical_name(name)
+        self._instances[key] = provider
+        self._resilient.pop(key, None)
 
     def names(self) -> list[str]:
         """Every name this registry can resolve."""
@@ -79,24 +110,88 @@ class ProviderRegistry:
 
     def has_key(self, name: str) -> bool:
         """Whether a key for ``name`` is configured (never returns the key)."""
-        return any(self._env.get(var) for var in KEY_ENV.get(canonical_name(name), ()))
+        return canonical_name(name) in self._configured
 
-    def resolve(self, requested: str) -> Resolution:
-        """The provider for ``requested``; raises ``ConfigError`` for unknown names."""
+    def available(self, name: str) -> bool:
+        """Whether ``name`` can serve a request now (instance, or factory with its key)."""
+        key = canonical_name(name)
+        if key in self._instances:
+            return True
+        return key in self._factories and (key not in KEY_ENV or self.has_key(key))
+
+    def unavailable_reason(self, name: str) -> str:
+        key = canonical_name(name)
+        if key in KEY_ENV and not self.has_key(key):
+            return f"no {' or '.join(KEY_ENV[key])} configured"
+        return f"the {key} provider is not available in this build"
+
+    def instance(self, name: str) -> Provider:
+        """The raw provider for ``name``; raises ``ConfigError`` when unavailable."""
+        key = canonical_name(name)
+        if key not in self._instances:
+            if not self.available(key):
+                raise ConfigError(f"provider {key!r} unavailable: {self.unavailable_reason(key)}")
+            self._instances[key] = self._factories[key]()
+        return self._instances[key]
+
+    def default_model(self, name: str) -> str | None:
+        """The model a provider uses when a request names none (from configuration)."""
+        return self._default_models.get(canonical_name(name))
+
+    def chain_for(self, requested: str, fallback: Sequence[str] | None = None) -> list[str]:
+        """The provider names a request for ``requested`` will try, in order."""
+        if self._force:
+            return [self._force]
+        wanted = canonical_name(requested)
+        if not self._known(wanted):
+            raise ConfigError(f"unknown provider {requested!r}; known: {', '.join(self.names())}")
+        order = [
+            wanted,
+            *(canonical_name(f) for f in (fallback if fallback is not None else self.fallback)),
+        ]
+        chain: list[str] = []
+        for name in order:
+            if name not in chain and self.available(name):
+                chain.append(name)
+        if not chain:
+            chain.append("offline")
+        return chain
+
+    def resolve(
+        self,
+        requested: str,
+        *,
+        fallback: Sequence[str] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Resolution:
+        """The provider (or chain) for ``requested``; raises ``ConfigError`` for unknown names."""
         wanted = self._force or canonical_name(requested)
-        if wanted in self._instances:
-            return Resolution(self._instances[wanted], wanted)
-        if wanted in self._factories and (wanted not in KEY_ENV or self.has_key(wanted)):
-            instance = self._factories[wanted]()
-            self._instances[wanted] = instance
-            return Resolution(instance, wanted)
-        if wanted in KEY_ENV:
-            if self.has_key(wanted):
-                note = f"the {wanted} provider is not available in this build; ran offline"
-            else:
-                note = f"no {' or '.join(KEY_ENV[wanted])} configured; ran offline"
-            return Resolution(self._instances["offline"], wanted, note)
-        raise ConfigError(f"unknown provider {requested!r}; known: {', '.join(self.names())}")
+        chain = self.chain_for(requested, fallback)
+        note = None
+        if chain[0] != wanted:
+            note = f"{self.unavailable_reason(wanted)}; ran on {chain[0]}"
+        if self.resilience is None:
+            return Resolution(self.instance(chain[0]), wanted, note)
+        from pipelines.providers.chain import FallbackChain, Link
+
+        links = [
+            Link(
+                self._wrapped(name, self.resilience),
+                model=self._default_models.get(name),
+                keep_request_model=name == wanted,
+            )
+            for name in chain
+        ]
+        return Resolution(
+            FallbackChain(links, metrics=self.resilience.metrics, retry=retry), wanted, note
+        )
+
+    def _wrapped(self, name: str, resilience: Resilience) -> ResilientProvider:
+        if name not in self._resilient:
+            self._resilient[name] = ResilientProvider(
+                self.instance(name), resilience, default_model=self._default_models.get(name)
+            )
+        return self._resilient[name]
 
     def _known(self, name: str) -> bool:
         return name in self._instances or name in self._factories or name in KEY_ENV

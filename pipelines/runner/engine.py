@@ -88,6 +88,7 @@ class Runner:
         self.checkpointer = checkpointer
         self.sessions: SessionStore = sessions or MemorySessionStore()
         self.sleep = sleep
+        self.clock = _SleepClock(sleep)
         self.workspace_dir = Path(workspace_dir) if workspace_dir else None
         self.output_dir = Path(output_dir) if output_dir else None
         self.default_provider = default_provider
@@ -308,6 +309,19 @@ class Runner:
 
 
 _RESPONSE_CACHE_SIZE = 256
+
+
+class _SleepClock:
+    """A :class:`supervision.clock.Clock` whose waits go through the runner's ``sleep``."""
+
+    def __init__(self, sleep: Sleep) -> None:
+        self._sleep = sleep
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await self._sleep(seconds)
 
 
 def _identity(pipeline: LoadedPipeline) -> str:

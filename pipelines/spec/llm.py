@@ -33,6 +33,7 @@ __all__ = [
     "GeminiInstructorStep",
     "GeminiStep",
     "LlmStep",
+    "LlmStepBase",
     "ParallelClaudeStep",
     "ParallelTask",
     "TokenBudget",
@@ -93,7 +94,14 @@ class TokenBudget(StrictModel):
     top_k: int | None = Field(default=None, ge=1)
 
 
-class _ClaudeBase(StepBase):
+class LlmStepBase(StepBase):
+    """Keys every LLM step has: ``fallback`` (ours) overrides the provider chain
+    tried after the step's own provider fails, e.g. ``[gemini, offline]``."""
+
+    fallback: list[str] | None = None
+
+
+class _ClaudeBase(LlmStepBase):
     prompt: PromptSpec
     claude_options: ClaudeOptions = Field(default_factory=ClaudeOptions)
 
@@ -173,7 +181,7 @@ class BatchConfig(StrictModel):
     consolidate_results: bool = True
 
 
-class ClaudeBatchStep(StepBase):
+class ClaudeBatchStep(LlmStepBase):
     """Many prompts run in parallel, bounded by ``max_parallel``."""
 
     type: Literal["claude_batch"]
@@ -220,7 +228,7 @@ class ParallelTask(StrictModel):
     condition: Condition | None = None
 
 
-class ParallelClaudeStep(StepBase):
+class ParallelClaudeStep(LlmStepBase):
     """Independent Claude calls run concurrently; the result maps task id to result."""
 
     type: Literal["parallel_claude"]
@@ -233,7 +241,7 @@ class ParallelClaudeStep(StepBase):
         return self
 
 
-class GeminiStep(StepBase):
+class GeminiStep(LlmStepBase):
     """One Gemini call; ``functions`` name entries of the root ``gemini_functions``."""
 
     type: Literal["gemini"]
@@ -243,7 +251,7 @@ class GeminiStep(StepBase):
     functions: list[str] = Field(default_factory=list)
 
 
-class GeminiInstructorStep(StepBase):
+class GeminiInstructorStep(LlmStepBase):
     """A Gemini call whose output must validate against a schema.
 
     The schema is ``output_schema`` (ours), pipeline_ex's ``schema``, or, as
@@ -274,7 +282,7 @@ class GeminiInstructorStep(StepBase):
         return self
 
 
-class LlmStep(StepBase):
+class LlmStep(LlmStepBase):
     """Ours: a provider-agnostic call (``provider``/``model`` from the step or defaults)."""
 
     type: Literal["llm"]

@@ -96,6 +96,7 @@ class Defaults(StrictModel):
 
     provider: str | None = None  # ours
     model: str | None = None  # ours
+    fallback: list[str] | None = None  # ours: provider chain after a step's own provider
     claude_model: str | None = None  # ours
     gemini_model: str | None = None
     claude_preset: Preset | None = None

@@ -38,8 +38,19 @@ __all__ = [
 
 #: Every fault kind a plan or a script may name.
 FAULTS = frozenset(
-    {"429", "529", "500", "503", "401", "400", "timeout", "malformed", "drop", "drop_before",
-     "content_filter"}
+    {
+        "429",
+        "529",
+        "500",
+        "503",
+        "401",
+        "400",
+        "timeout",
+        "malformed",
+        "drop",
+        "drop_before",
+        "content_filter",
+    }
 )
 
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
@@ -118,7 +129,9 @@ class FakeServerState:
                 self._rng.seed(plan.seed)
 
     def record(self, path: str, headers: Mapping[str, str], body: Any) -> None:
-        clean = {k: ("<redacted>" if k.lower() in _SECRET_HEADERS else v) for k, v in headers.items()}
+        clean = {
+            k: ("<redacted>" if k.lower() in _SECRET_HEADERS else v) for k, v in headers.items()
+        }
         key = _key_from(headers)
         with self._lock:
             self.requests.append(RecordedRequest(path, clean, body, time.time()))
@@ -198,11 +211,18 @@ class FakeProviderServer:
         import uvicorn
 
         config = uvicorn.Config(
-            self._app, host="127.0.0.1", port=self._port, log_level="warning",
-            lifespan="off", access_log=False, timeout_graceful_shutdown=1,
+            self._app,
+            host="127.0.0.1",
+            port=self._port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name=f"fake-{self.protocol}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, name=f"fake-{self.protocol}", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:

@@ -11,6 +11,7 @@ so ``{{steps.review.score}}`` works as in pipeline_ex.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ import jsonschema
 
 from pipelines.errors import ProviderError, RunError, ToolError
 from pipelines.providers.base import Completion, CompletionRequest, Message, ToolCall, ToolSpec
+from supervision.retry import RetryPolicy, retry_call
 
 if TYPE_CHECKING:
     from pipelines.runner.context import RunState
@@ -57,7 +59,7 @@ _RESERVED = frozenset(
 )
 
 DEFAULT_MODELS: Mapping[str, str] = {
-    "anthropic": "claude-sonnet-4-5",
+    "anthropic": "claude-sonnet-4-6",
     "gemini": "gemini-2.5-flash",
     "openai": "gpt-4o-mini",
 }
@@ -83,6 +85,10 @@ class LlmCall:
     timeout_s: float | None = None
     stream: bool = False
     strict_schema: bool = True
+    fallback: tuple[str, ...] | None = (
+        None  # provider chain after ``provider``; None: configured default
+    )
+    retry: RetryPolicy | None = None  # a step's own retry policy (claude_robust)
 
 
 def resolve_tools(
@@ -103,58 +109,44 @@ def resolve_tools(
     return tuple(chosen), unavailable
 
 
+@dataclass(slots=True)
+class _Conversation:
+    """What the turns of one LLM step added up to."""
+
+    completion: Completion
+    turns: int = 0
+    cost: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    executed: list[dict[str, Any]] = field(default_factory=list)
+
+
 async def call_llm(call: LlmCall, state: RunState, runner: Runner, *, step: str) -> dict[str, Any]:
     """Run ``call``; returns the step result. Raises ``ProviderError``/``RunError``."""
-    resolution = runner.providers.resolve(call.provider)
-    provider = resolution.provider
-    specs = tuple(_spec(runner.tools.get(name)) for name in call.tools) + call.declared_tools
-    messages: list[Message] = [*call.history, Message("user", call.prompt)]
+    resolution = runner.providers.resolve(call.provider, fallback=call.fallback, retry=call.retry)
     started = time.perf_counter()
-    turns = 0
-    completion: Completion | None = None
-    cost = 0.0
-    usage_in = usage_out = 0
-    executed: list[dict[str, Any]] = []
-    while True:
-        turns += 1
-        request = CompletionRequest(
-            messages=tuple(messages),
-            system=call.system,
-            model=call.model or DEFAULT_MODELS.get(resolution.requested),
-            max_tokens=call.max_tokens or 4096,
-            temperature=call.temperature,
-            tools=specs,
-            output_schema=call.output_schema,
-            timeout_s=call.timeout_s,
-            extra=call.extra,
-        )
-        completion = await _complete(provider, request, runner, step)
-        cost += completion.cost_usd
-        usage_in += completion.usage.input_tokens
-        usage_out += completion.usage.output_tokens
-        state.totals.charge_llm(completion.cost_usd, completion.usage)
-        runnable = [tc for tc in completion.tool_calls if tc.name in call.tools]
-        if not runnable or turns >= call.max_turns:
-            break
-        messages.append(Message("assistant", completion.text, tool_calls=completion.tool_calls))
-        for tool_call in runnable:
-            output = await _run_tool(tool_call, state, runner)
-            executed.append({"name": tool_call.name, "arguments": dict(tool_call.arguments)})
-            messages.append(Message("tool", output, tool_call_id=tool_call.id))
+    talk = await _converse(
+        call, resolution.provider, resolution.requested, state, runner, step=step
+    )
+    completion = talk.completion
     result: dict[str, Any] = {
         "success": True,
         "text": completion.text,
         "provider": completion.provider,
         "model": completion.model,
-        "cost": round(cost, 8),
+        "cost": round(talk.cost, 8),
         "usage": {
-            "input_tokens": usage_in,
-            "output_tokens": usage_out,
-            "total_tokens": usage_in + usage_out,
+            "input_tokens": talk.input_tokens,
+            "output_tokens": talk.output_tokens,
+            "total_tokens": talk.input_tokens + talk.output_tokens,
         },
         "latency_ms": round((time.perf_counter() - started) * 1000, 3),
         "finish_reason": completion.finish_reason,
     }
+    if completion.attempts > 1:
+        result["attempts"] = completion.attempts
+    if completion.fallback_from:
+        result["fallback_from"] = list(completion.fallback_from)
     if resolution.requested != completion.provider:
         result["requested_provider"] = resolution.requested
     if resolution.note:
@@ -167,8 +159,54 @@ async def call_llm(call: LlmCall, state: RunState, runner: Runner, *, step: str)
             if tc.name in declared
         ]
     if call.max_turns > 1:
-        result["turns"] = turns
-        result["tool_calls"] = executed
+        result["turns"] = talk.turns
+        result["tool_calls"] = talk.executed
+    _add_structured(result, call, completion)
+    return result
+
+
+async def _converse(
+    call: LlmCall, provider: Any, requested: str, state: RunState, runner: Runner, *, step: str
+) -> _Conversation:
+    """The tool-use loop: call, run the tools the model asked for, repeat up to max_turns."""
+    # A step's own retry policy: the resilient chain applies it per provider; a bare
+    # provider (no resilience configured) gets it here, through the same policy code.
+    own_retry = call.retry if runner.providers.resilience is None else None
+    specs = tuple(_spec(runner.tools.get(name)) for name in call.tools) + call.declared_tools
+    messages: list[Message] = [*call.history, Message("user", call.prompt)]
+    talk: _Conversation | None = None
+    while True:
+        request = CompletionRequest(
+            messages=tuple(messages),
+            system=call.system,
+            model=call.model or DEFAULT_MODELS.get(requested),
+            max_tokens=call.max_tokens or 4096,
+            temperature=call.temperature,
+            tools=specs,
+            output_schema=call.output_schema,
+            timeout_s=call.timeout_s,
+            extra=call.extra,
+        )
+        completion = await _complete(provider, request, runner, step, own_retry)
+        state.totals.charge_llm(completion.cost_usd, completion.usage)
+        talk = talk or _Conversation(completion)
+        talk.completion = completion
+        talk.turns += 1
+        talk.cost += completion.cost_usd
+        talk.input_tokens += completion.usage.input_tokens
+        talk.output_tokens += completion.usage.output_tokens
+        runnable = [tc for tc in completion.tool_calls if tc.name in call.tools]
+        if not runnable or talk.turns >= call.max_turns:
+            return talk
+        messages.append(Message("assistant", completion.text, tool_calls=completion.tool_calls))
+        for tool_call in runnable:
+            output = await _run_tool(tool_call, state, runner)
+            talk.executed.append({"name": tool_call.name, "arguments": dict(tool_call.arguments)})
+            messages.append(Message("tool", output, tool_call_id=tool_call.id))
+
+
+def _add_structured(result: dict[str, Any], call: LlmCall, completion: Completion) -> None:
+    """Parse, validate and merge structured output (``output_schema`` or JSON format)."""
     data = completion.data
     if data is None and (call.output_schema is not None or call.parse_json):
         data = _parse_json(completion.text, required=call.output_schema is not None)
@@ -184,7 +222,6 @@ async def call_llm(call: LlmCall, state: RunState, runner: Runner, *, step: str)
         result["data"] = data
         if isinstance(data, Mapping):
             result.update({k: v for k, v in data.items() if k not in _RESERVED})
-    return result
 
 
 def _spec(tool: Any) -> ToolSpec:
@@ -192,11 +229,21 @@ def _spec(tool: Any) -> ToolSpec:
 
 
 async def _complete(
-    provider: Any, request: CompletionRequest, runner: Runner, step: str
+    provider: Any, request: CompletionRequest, runner: Runner, step: str, retry: RetryPolicy | None
 ) -> Completion:
+    if retry is not None:
+        attempts = 0
+
+        async def once() -> Completion:
+            nonlocal attempts
+            attempts += 1
+            return await _complete(provider, request, runner, step, None)
+
+        completion = await retry_call(once, retry, clock=runner.clock)
+        return dataclasses.replace(completion, attempts=attempts)
     if not runner.on_token:
-        completion: Completion = await provider.complete(request)
-        return completion
+        answer: Completion = await provider.complete(request)
+        return answer
     final: Completion | None = None
     async for event in provider.stream(request):
         if event.delta:

@@ -50,6 +50,14 @@ PRESET_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+def fallback_for(step: Any, state: RunState) -> tuple[str, ...] | None:
+    """The step's ``fallback`` chain, else ``defaults.fallback``, else None (configured default)."""
+    chain = getattr(step, "fallback", None)
+    if chain is None:
+        chain = state.workflow.defaults.fallback
+    return tuple(chain) if chain is not None else None
+
+
 def _system(options: ClaudeOptions, base: str | None = None) -> str | None:
     parts = [options.system_prompt or base, options.append_system_prompt]
     text = "\n\n".join(p for p in parts if p)
@@ -85,6 +93,7 @@ def claude_options_call(
         else (defaults.claude_output_format or options.output_format)
     )
     return LlmCall(
+        fallback=fallback_for(step, state),
         provider="anthropic",
         prompt=prompt,
         model=options.model or defaults.claude_model or defaults.model,
@@ -236,6 +245,7 @@ def _gemini_call(
             for name in step.functions
         )
     return LlmCall(
+        fallback=fallback_for(step, state),
         provider="gemini",
         prompt=prompt,
         model=step.model or defaults.gemini_model or defaults.model,
@@ -282,6 +292,7 @@ async def run_llm(step: LlmStep, state: RunState, runner: Runner) -> dict[str, A
     prompt = await build_prompt(step.prompt, state, step=step.name, sessions=runner.sessions)
     extra = {k: v for k, v in (("top_p", step.top_p), ("top_k", step.top_k)) if v is not None}
     call = LlmCall(
+        fallback=fallback_for(step, state),
         provider=step.provider or defaults.provider or runner.default_provider,
         prompt=prompt,
         model=step.model or defaults.model,

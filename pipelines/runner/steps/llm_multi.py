@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import ConfigError, RunError, StepFailed
@@ -17,6 +18,7 @@ from pipelines.runner.prompt import build_prompt
 from pipelines.runner.steps._llm_call import call_llm
 from pipelines.runner.steps.llm import claude_options_call
 from pipelines.spec import ClaudeBatchStep, ClaudeRobustStep, ParallelClaudeStep
+from supervision.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from pipelines.runner.context import RunState
@@ -149,48 +151,36 @@ def _default_options() -> Any:
 async def run_claude_robust(
     step: ClaudeRobustStep, state: RunState, runner: Runner
 ) -> dict[str, Any]:
-    """Retries the call per ``retry_config``; when exhausted applies ``fallback_action``."""
+    """The call under a :class:`RetryPolicy` built from ``retry_config``; when it is
+    exhausted (and the provider chain with it) ``fallback_action`` answers."""
     config = step.retry_config
     prompt = await build_prompt(step.prompt, state, step=step.name, sessions=runner.sessions)
-    call = claude_options_call(step.claude_options, prompt, state, runner, step=step)
-    retry_codes = frozenset().union(
+    codes = frozenset().union(
         *(_RETRY_CONDITIONS.get(c, frozenset({c})) for c in config.retry_conditions)
     )
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            result = await call_llm(call, state, runner, step=step.name)
-            result["attempts"] = attempt
-            runner.remember(_cache_key(step.name, prompt), result)
-            return result
-        except RunError as exc:
-            eligible = exc.code in retry_codes if retry_codes else exc.retryable
-            if eligible and attempt <= config.max_retries:
-                await runner.sleep(_delay(config, attempt))
-                continue
-            if config.fallback_action is None:
-                raise
-            return await _fallback(
-                step=step,
-                call=call,
-                prompt=prompt,
-                error=exc,
-                attempts=attempt,
-                state=state,
-                runner=runner,
-            )
-
-
-def _delay(config: Any, attempt: int) -> float:
-    base = config.base_delay_ms / 1000
-    if config.backoff_strategy == "exponential":
-        delay = base * 2 ** (attempt - 1)
-    elif config.backoff_strategy == "linear":
-        delay = base * attempt
-    else:
-        delay = base
-    return float(min(delay, config.max_delay_ms / 1000))
+    policy = RetryPolicy(
+        max_attempts=config.max_retries + 1,
+        base_delay_s=config.base_delay_ms / 1000,
+        max_delay_s=max(config.max_delay_ms, config.base_delay_ms) / 1000,
+        strategy=config.backoff_strategy,
+        jitter="none",  # pipeline_ex's schedules are deterministic
+        deadline_s=None,
+        retry_codes=codes or None,
+    )
+    call = replace(
+        claude_options_call(step.claude_options, prompt, state, runner, step=step), retry=policy
+    )
+    try:
+        result = await call_llm(call, state, runner, step=step.name)
+    except RunError as exc:
+        if config.fallback_action is None:
+            raise
+        return await _fallback(
+            step=step, call=call, prompt=prompt, error=exc, state=state, runner=runner
+        )
+    result.setdefault("attempts", 1)
+    runner.remember(_cache_key(step.name, prompt), result)
+    return result
 
 
 def _cache_key(step: str, prompt: str) -> str:
@@ -203,24 +193,19 @@ async def _fallback(
     call: Any,
     prompt: str,
     error: RunError,
-    attempts: int,
     state: RunState,
     runner: Runner,
 ) -> dict[str, Any]:
     action = step.retry_config.fallback_action
     base = {
-        "attempts": attempts,
         "fallback_action": action,
         "error": {"code": error.code, "message": error.message},
     }
     if action == "simplified_prompt":
-        from dataclasses import replace
-
         short = prompt[: max(200, len(prompt) // 3)]
         try:
-            result = await call_llm(
-                replace(call, prompt=short, tools=(), max_turns=1), state, runner, step=step.name
-            )
+            simpler = replace(call, prompt=short, tools=(), max_turns=1, retry=None)
+            result = await call_llm(simpler, state, runner, step=step.name)
         except RunError as exc:
             raise StepFailed(
                 f"simplified prompt failed too: {exc.message}",
@@ -236,7 +221,7 @@ async def _fallback(
     message = (
         "The assistant is temporarily unavailable; this is an emergency response, not an answer."
         if action == "emergency_response"
-        else f"Degraded result: the model was not reached in {attempts} attempts ({error.code})."
+        else f"Degraded result: the model could not be reached ({error.code})."
     )
     return {
         "success": True,

@@ -395,7 +395,7 @@ async def test_claude_robust_fallback_graceful_degradation(
               prompt: hi
               retry_config: {max_retries: 2, backoff_strategy: linear, base_delay_ms: 10, fallback_action: graceful_degradation}
         """)
-    assert results["r"]["degraded"] is True and results["r"]["attempts"] == 3
+    assert results["r"]["degraded"] is True and fake.call_count == 3
     assert results["r"]["error"]["code"] == "server_error"
     assert sleeper.waits == [0.01, 0.02]
 
