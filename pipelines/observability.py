@@ -36,17 +36,35 @@ def configure_logging(*, level: str = "warning", fmt: str = "json") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_StderrLogger,
         cache_logger_on_first_use=False,
     )
     _configured = True
+
+
+class _StderrLogger:
+    """Writes each rendered line to the *current* ``sys.stderr``.
+
+    Looking stderr up per line (instead of binding the stream once) keeps logging
+    working when stderr is swapped, as test capture and daemonisation do.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        del args
+
+    def msg(self, message: str) -> None:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
 
 def get_logger(name: str) -> Any:
     """A structlog logger bound to ``component=name``."""
     if not _configured:
         configure_logging()
-    return structlog.get_logger().bind(component=name)
+    # Initial values (not .bind()) keep the proxy lazy, so later configuration applies.
+    return structlog.get_logger(component=name)
 
 
 class ProviderMetrics:

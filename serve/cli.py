@@ -90,7 +90,7 @@ def run(  # noqa: PLR0917 - typer maps each CLI option to a parameter
             workspace_dir=workspace,
             output_dir=output_dir,
         )
-        result = asyncio.run(runner.run(loaded, values))
+        result = asyncio.run(_run_and_close(runner, loaded, values))
     except ConfigError as exc:
         console_error(str(exc), kind="invalid pipeline or input")
         raise typer.Exit(2) from None
@@ -101,6 +101,13 @@ def run(  # noqa: PLR0917 - typer maps each CLI option to a parameter
         sys.stdout.write(json.dumps(result.results, default=str, ensure_ascii=False) + "\n")
     else:
         print_run(result)
+
+
+async def _run_and_close(runner: Any, loaded: Any, values: dict[str, Any]) -> Any:
+    try:
+        return await runner.run(loaded, values)
+    finally:
+        await runner.aclose()
 
 
 @app.command()

@@ -134,6 +134,15 @@ class ProviderRegistry:
             self._instances[key] = self._factories[key]()
         return self._instances[key]
 
+    async def aclose(self) -> None:
+        """Close the providers this registry created (their HTTP clients); idempotent."""
+        for name in list(self._instances):
+            closer = getattr(self._instances[name], "aclose", None)
+            if name in self._factories and closer is not None:
+                await closer()
+                del self._instances[name]
+                self._resilient.pop(name, None)
+
     def default_model(self, name: str) -> str | None:
         """The model a provider uses when a request names none (from configuration)."""
         return self._default_models.get(canonical_name(name))
@@ -189,7 +198,10 @@ class ProviderRegistry:
     def _wrapped(self, name: str, resilience: Resilience) -> ResilientProvider:
         if name not in self._resilient:
             self._resilient[name] = ResilientProvider(
-                self.instance(name), resilience, default_model=self._default_models.get(name)
+                self.instance(name),
+                resilience,
+                name=name,
+                default_model=self._default_models.get(name),
             )
         return self._resilient[name]
 

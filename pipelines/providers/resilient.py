@@ -164,10 +164,15 @@ class ResilientProvider:
     """``provider`` with the policies of ``resilience`` applied to every call."""
 
     def __init__(
-        self, provider: Provider, resilience: Resilience, *, default_model: str | None = None
+        self,
+        provider: Provider,
+        resilience: Resilience,
+        *,
+        name: str | None = None,
+        default_model: str | None = None,
     ) -> None:
         self.inner = provider
-        self.name = provider.name
+        self.name = name or provider.name  # the registry's name: breakers and limits key on it
         self.resilience = resilience
         self.default_model = default_model
 

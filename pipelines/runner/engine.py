@@ -96,6 +96,10 @@ class Runner:
         self._handlers: Mapping[str, StepHandler] = HANDLERS
         self._responses: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
+    async def aclose(self) -> None:
+        """Release provider clients; call once the runner will run nothing more."""
+        await self.providers.aclose()
+
     def remember(self, key: str, result: dict[str, Any]) -> None:
         """Keep a successful LLM result for ``use_cached_response`` fallbacks (LRU)."""
         self._responses[key] = result
