@@ -75,10 +75,13 @@ class RetrySettings(_Strict):
 
 
 class BreakerSettings(_Strict):
+    """Defaults tolerate a provider's usual error noise (30% errors do not open it;
+    retries absorb them) and open within ~10 failed calls when it is down."""
+
     window_s: float = Field(default=30.0, gt=0)
-    min_calls: int = Field(default=10, ge=1)
+    min_calls: int = Field(default=20, ge=1)
     failure_rate: float = Field(default=0.5, gt=0, le=1)
-    consecutive_failures: int | None = Field(default=5, ge=1)
+    consecutive_failures: int | None = Field(default=10, ge=1)
     cooldown_s: float = Field(default=15.0, gt=0)
     half_open_probes: int = Field(default=1, ge=1)
 

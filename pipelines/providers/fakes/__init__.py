@@ -16,6 +16,7 @@ from pipelines.providers.fakes._base import (
     FaultPlan,
     RecordedRequest,
     Reply,
+    control_routes,
 )
 
 __all__ = [
@@ -33,7 +34,22 @@ PROTOCOLS = ("anthropic", "gemini", "openai")
 
 
 def app_factory(protocol: str) -> Callable[[FakeServerState], Any]:
-    """The ``create_app(state)`` of a protocol; raises ``ValueError`` for unknown ones."""
+    """``create_app(state)`` of a protocol, with the control routes added (``/_fake/...``).
+
+    Raises ``ValueError`` for unknown protocols.
+    """
+    create_app = _protocol_factory(protocol)
+
+    def with_control(state: FakeServerState) -> Any:
+        app = create_app(state)
+        for route in control_routes(state):
+            app.router.routes.insert(0, route)
+        return app
+
+    return with_control
+
+
+def _protocol_factory(protocol: str) -> Callable[[FakeServerState], Any]:
     if protocol == "anthropic":
         from pipelines.providers.fakes.anthropic import create_app
     elif protocol == "gemini":

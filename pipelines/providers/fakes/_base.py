@@ -171,6 +171,31 @@ async def wait_latency(plan: FaultPlan) -> None:
 AppFactory = Callable[[FakeServerState], Any]
 
 
+def control_routes(state: FakeServerState) -> list[Any]:
+    """``POST /_fake/plan`` replaces the fault plan (JSON fields of :class:`FaultPlan`);
+    ``GET /_fake/stats`` reports the request count. For benchmarks and chaos runs that
+    drive a fake in another process; a real API has no such routes."""
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def set_plan(request: Request) -> JSONResponse:
+        try:
+            fields = await request.json()
+            if "errors" in fields:
+                fields["errors"] = tuple(fields["errors"])
+            state.set_plan(FaultPlan(**fields))
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"ok": True})
+
+    async def stats(request: Request) -> JSONResponse:
+        del request
+        return JSONResponse({"requests": state.request_count})
+
+    return [Route("/_fake/plan", set_plan, methods=["POST"]), Route("/_fake/stats", stats)]
+
+
 class FakeProviderServer:
     """Run a fake provider app on 127.0.0.1 in a background thread.
 
