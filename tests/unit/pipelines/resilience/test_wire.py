@@ -193,3 +193,35 @@ workflow:
     assert result.results["r"]["degraded"] is True
     assert env["anthropic"].state.request_count == 3
     assert clock.sleeps == [0.1, 0.2]
+
+
+async def test_claude_multi_turn_tool_loop_over_the_wire(
+    make_runner: Callable[..., Runner], env: dict[str, FakeProviderServer]
+) -> None:
+    """A claude step with max_turns and allowed_tools runs our sandboxed tool and sends the result back as a tool_result."""
+    (Path.cwd() / "ws").mkdir()
+    (Path.cwd() / "ws" / "notes.txt").write_text("deploy on fridays: never\n")
+    env["anthropic"].state.push(
+        Reply(tool_calls=(("read_file", {"path": "notes.txt"}),)),
+        Reply("The notes say: never deploy on Fridays."),
+    )
+    result = await make_runner().run(
+        load_pipeline(
+            write("""\
+workflow:
+  name: w
+  workspace_dir: ws
+  steps:
+    - name: ask
+      type: claude
+      claude_options: {max_turns: 3, allowed_tools: [Read]}
+      prompt: What do the notes say?
+""")
+        )
+    )
+    ask = result.results["ask"]
+    assert ask["text"] == "The notes say: never deploy on Fridays." and ask["turns"] == 2
+    second = env["anthropic"].state.requests[1].body["messages"]
+    tool_result = second[-1]["content"][0]
+    assert tool_result["type"] == "tool_result" and "fridays: never" in str(tool_result["content"])
+    assert [t["name"] for t in env["anthropic"].state.requests[0].body["tools"]] == ["read_file"]
