@@ -30,11 +30,11 @@ from typing import Any
 from pipelines.errors import ProviderError
 from pipelines.observability import ProviderMetrics, get_logger
 from pipelines.providers._errors import RETRYABLE_CODES
+from pipelines.providers.admission import AdmissionControl, LocalAdmission, Outcome
 from pipelines.providers.base import Completion, CompletionRequest, Provider, StreamEvent
 from supervision.breaker import BreakerRegistry
 from supervision.cache import TTLCache, request_key
 from supervision.clock import Clock, SystemClock
-from supervision.errors import CircuitOpenError, RateLimitExceeded
 from supervision.ratelimit import Bulkhead, RateLimit, RateLimiter
 from supervision.retry import RetryPolicy, decide
 
@@ -59,6 +59,9 @@ class Resilience:
     cache_entries: int = 1024
     metrics: ProviderMetrics = field(default_factory=ProviderMetrics)
     rng: random.Random = field(default_factory=random.Random)
+    #: Who admits calls: ``None`` means this process's breakers and limiters
+    #: (:attr:`admit` holds the one in force).
+    admission: AdmissionControl | None = None
     _limiters: dict[str, RateLimiter] = field(default_factory=dict)
     _bulkheads: dict[str, Bulkhead] = field(default_factory=dict)
     _cache: TTLCache[Completion] | None = None
@@ -72,6 +75,7 @@ class Resilience:
             )
         if self.cache_ttl_s:
             self._cache = TTLCache(self.cache_ttl_s, self.clock, max_entries=self.cache_entries)
+        self.admit: AdmissionControl = self.admission or LocalAdmission(self)
 
     def on_transition(self, key: str, old: Any, new: Any) -> None:
         """Breaker transitions are logged and counted (``breaker_open`` ...)."""
@@ -120,44 +124,6 @@ def _cache_key(provider: str, model: str, request: CompletionRequest) -> str:
         "extra": dict(request.extra),
     }
     return request_key(json.loads(json.dumps(payload, default=str)))
-
-
-class _Admission:
-    """One attempt's passage through the breaker: acquire, then exactly one outcome."""
-
-    def __init__(self, provider: str, model: str, resilience: Resilience, key: str) -> None:
-        self.provider = provider
-        self.model = model
-        self.metrics = resilience.metrics
-        self.breaker = resilience.breakers.get(key) if resilience.breakers else None
-
-    def enter(self) -> None:
-        """Raises ``ProviderError(circuit_open)`` when the breaker refuses the call."""
-        if self.breaker is None:
-            return
-        try:
-            self.breaker.acquire()
-        except CircuitOpenError as exc:
-            self.metrics.count("circuit_open", provider=self.provider, model=self.model)
-            raise ProviderError(
-                f"{self.provider}: circuit open for {self.model}; retry in {exc.retry_in_s:.1f} s",
-                code="circuit_open",
-                provider=self.provider,
-                retry_after_s=exc.retry_in_s,
-            ) from None
-
-    def succeeded(self) -> None:
-        if self.breaker is not None:
-            self.breaker.record_success()
-
-    def failed(self, error: BaseException) -> None:
-        """Health failures count against the provider; anything else only frees the slot."""
-        if self.breaker is None:
-            return
-        if isinstance(error, ProviderError) and error.code in RETRYABLE_CODES:
-            self.breaker.record_failure()
-        else:
-            self.breaker.release()
 
 
 class ResilientProvider:
@@ -251,11 +217,9 @@ class ResilientProvider:
 
     async def _attempt(self, request: CompletionRequest, model: str) -> Completion:
         res = self.resilience
-        admission = _Admission(self.name, model, res, f"{self.name}:{model}")
-        admission.enter()
         estimate = _estimate_tokens(request)
+        await res.admit.admit(self.name, model, estimate)
         try:
-            await self._admit(estimate)
             bulkhead = res.bulkhead(self.name)
             if bulkhead is None:
                 completion = await self.inner.complete(request)
@@ -263,24 +227,24 @@ class ResilientProvider:
                 async with bulkhead:
                     completion = await self.inner.complete(request)
         except BaseException as error:
-            admission.failed(error)
+            await self._settle(model, error, estimate, 0)
             raise
-        admission.succeeded()
-        res.limiter(self.name).settle(estimate, completion.usage.total_tokens)
+        await self._settle(model, None, estimate, completion.usage.total_tokens)
         return completion
 
-    async def _admit(self, estimate: int) -> None:
-        """Take rate-limit tokens; local limits surface as retryable ``rate_limited``."""
-        try:
-            await self.resilience.limiter(self.name).acquire(estimate)
-        except RateLimitExceeded as exc:
-            raise ProviderError(
-                f"{self.name}: local rate limit; retry in {exc.retry_after_s:.1f} s",
-                code="rate_limited",
-                retryable=True,
-                provider=self.name,
-                retry_after_s=exc.retry_after_s,
-            ) from None
+    async def _settle(
+        self, model: str, error: BaseException | None, estimated: int, actual: int
+    ) -> None:
+        """Health failures count against the provider; anything else only frees the slot."""
+        if error is None:
+            outcome: Outcome = "success"
+        elif isinstance(error, ProviderError) and error.code in RETRYABLE_CODES:
+            outcome = "failure"
+        else:
+            outcome = "release"
+        await self.resilience.admit.settle(
+            self.name, model, outcome=outcome, estimated=estimated, actual=actual
+        )
 
     async def stream(
         self, request: CompletionRequest, *, retry: RetryPolicy | None = None
@@ -294,11 +258,11 @@ class ResilientProvider:
         while True:
             attempt += 1
             delivered = False
-            admission = _Admission(self.name, model, res, f"{self.name}:{model}")
+            estimate = _estimate_tokens(request)
+            final: Completion | None = None
             try:
-                admission.enter()
+                await res.admit.admit(self.name, model, estimate)
                 try:
-                    await self._admit(_estimate_tokens(request))
                     async for event in self.inner.stream(request):
                         delivered = delivered or bool(event.delta)
                         final = event.completion
@@ -310,9 +274,10 @@ class ResilientProvider:
                             )
                         )
                 except BaseException as error:
-                    admission.failed(error)
+                    await self._settle(model, error, estimate, 0)
                     raise
-                admission.succeeded()
+                actual = final.usage.total_tokens if final is not None else 0
+                await self._settle(model, None, estimate, actual)
                 res.metrics.count("attempt_ok", provider=self.name, model=model)
                 return
             except ProviderError as failure:
