@@ -119,8 +119,14 @@ class Runner:
         inputs: Mapping[str, Any] | None = None,
         *,
         run_id: str | None = None,
+        checkpoint_key: str | None = None,
     ) -> RunResult:
-        """Run ``pipeline`` with ``inputs``; raises ``ConfigError`` or ``StepFailed``."""
+        """Run ``pipeline`` with ``inputs``; raises ``ConfigError`` or ``StepFailed``.
+
+        ``checkpoint_key`` checkpoints every step under that key whatever the
+        workflow says (the executors use the run id, so a run resumes on another
+        executor from its last finished step).
+        """
         started = time.perf_counter()
         workflow = pipeline.workflow
         bound = bind_inputs(workflow, inputs or {})
@@ -135,7 +141,7 @@ class Runner:
             totals=totals,
             identity=_identity(pipeline),
         )
-        checkpointer, key, fingerprint = self._checkpointing(workflow, bound)
+        checkpointer, key, fingerprint = self._checkpointing(workflow, bound, checkpoint_key)
         start_at = 0
         if checkpointer is not None:
             saved = await checkpointer.load(key)
@@ -220,9 +226,9 @@ class Runner:
         return str(rendered)
 
     def _checkpointing(
-        self, workflow: Workflow, inputs: Mapping[str, Any]
+        self, workflow: Workflow, inputs: Mapping[str, Any], forced_key: str | None
     ) -> tuple[Checkpointer | None, str, str]:
-        if not workflow.checkpoint_enabled:
+        if not workflow.checkpoint_enabled and forced_key is None:
             return None, "", ""
         from pipelines.runner.checkpoint import JsonFileCheckpointer
 
@@ -230,7 +236,7 @@ class Runner:
             workflow.checkpoint_dir or ".elexirion/checkpoints"
         )
         fingerprint = hashlib.sha256(workflow.model_dump_json().encode()).hexdigest()[:16]
-        return checkpointer, run_key(workflow.name, inputs), fingerprint
+        return checkpointer, forced_key or run_key(workflow.name, inputs), fingerprint
 
     # ----------------------------------------------------------------- steps
 
