@@ -84,6 +84,25 @@ def print_providers(rows: list[dict[str, Any]]) -> None:
     _out.print(table)
 
 
+def print_status(rows: list[dict[str, Any]]) -> None:
+    """The tree table of ``elexirion status``."""
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("path", "class", "node", "pid", "state", "restarts", "uptime"):
+        table.add_column(column)
+    for row in rows:
+        uptime = row.get("uptime")
+        table.add_row(
+            escape(str(row["path"])),
+            escape(str(row["class"])),
+            str(row["node"] or "")[:12],
+            str(row["pid"] or ""),
+            escape(str(row["state"])),
+            str(row["restarts"]),
+            f"{uptime:.0f} s" if isinstance(uptime, int | float) else "",
+        )
+    _out.print(table)
+
+
 def _print_findings(findings: list[Mapping[str, Any]]) -> None:
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for column in ("location", "rule", "severity", "message"):

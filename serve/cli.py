@@ -17,6 +17,7 @@ import typer
 
 from pipelines.errors import ConfigError, RunError
 from serve._render import console_error, print_run
+from serve.cli_tree import register as register_tree_commands
 
 __all__ = ["app", "main"]
 
@@ -69,8 +70,17 @@ def run(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object: step name -> result.")
     ] = False,
+    cluster: Annotated[
+        bool, typer.Option("--cluster", help="Run on an executor of the running tree.")
+    ] = False,
+    address: Annotated[
+        str | None, typer.Option(help="Ray address for --cluster (default: the running one).")
+    ] = None,
 ) -> None:
-    """Run a pipeline in this process and print each step's result."""
+    """Run a pipeline (here, or with --cluster on the tree) and print each step's result."""
+    if cluster:
+        _cluster_run(file, inputs or [], address=address, as_json=as_json)
+        return
     from pipelines.config import load_settings
     from pipelines.loader import load_pipeline
     from pipelines.observability import configure_logging
@@ -228,6 +238,24 @@ def fake_provider(  # noqa: PLR0917 - typer maps each CLI option to a parameter
             time.sleep(3600)
     except KeyboardInterrupt:
         server.stop()
+
+
+def _cluster_run(file: str, pairs: list[str], *, address: str | None, as_json: bool) -> None:
+    from pipelines.loader import load_pipeline
+    from pipelines.runner._inputs import coerce_cli_inputs
+    from serve.cli_tree import run_on_cluster
+
+    try:
+        path = _pipeline_path(file)
+        loaded = load_pipeline(path)  # validated here: bad input fails before any actor is asked
+        values = coerce_cli_inputs(loaded.workflow, _parse_inputs(pairs))
+    except ConfigError as exc:
+        console_error(str(exc), kind="invalid pipeline or input")
+        raise typer.Exit(2) from None
+    run_on_cluster(path, values, address=address, as_json=as_json)
+
+
+register_tree_commands(app)
 
 
 def main() -> None:

@@ -15,6 +15,10 @@ EXCEPTIONS = [
     errors.PolicyError("refused", code="custom", retryable=True),
     errors.CircuitOpenError("anthropic:claude-sonnet-4-5", 7.5),
     errors.RateLimitExceeded("gemini:flash", retry_after_s=2.25),
+    errors.SupervisorError("subtree failed", code="custom", retryable=True),
+    errors.SupervisorStartError("router", "RuntimeError: no GPU", supervisor="agents"),
+    errors.SupervisorEscalation("agents", "router", "abnormal: boom", max_restarts=3, period_s=5.0),
+    errors.ChildNotFound("shard-9", supervisor="sessions"),
     errors.BulkheadFull("openai:gpt", limit=8),
 ]
 

@@ -1,0 +1,151 @@
+"""Pipeline executors: run pipelines with a checkpoint per finished step in the store.
+
+:class:`PipelineExecutor` is plain Python; many runs go on at once in one
+executor (async). A run is recorded in the store (``runs``) before it starts,
+with its pipeline YAML and inputs, so any executor can resume it.
+
+Failure semantics: if an executor dies mid-run, its caller (the executor pool)
+sees ``RayActorError`` and calls :meth:`resume` on another executor, which
+reloads the run and its checkpoint from the store and continues at the first
+unfinished step: finished steps are not re-executed (their provider calls are
+not repeated). A step that was in flight when the executor died runs again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import ConfigError, RunError
+from pipelines.loader import load_pipeline_text
+from pipelines.providers.registry import ProviderRegistry
+from pipelines.runner import MemorySessionStore, Runner
+from store.checkpointer import StoreCheckpointer
+from store.models import RunRecord
+
+__all__ = ["LIBRARY", "PipelineExecutor", "pipeline_yaml"]
+
+LIBRARY = Path(__file__).resolve().parent.parent / "pipelines" / "library"
+
+
+def pipeline_yaml(pipeline: str | dict[str, Any]) -> tuple[str, str]:
+    """(source name, YAML text) of a library name or ``{"yaml": text, "source": name}``."""
+    if isinstance(pipeline, dict):
+        return str(pipeline.get("source", "<submitted>")), str(pipeline["yaml"])
+    path = LIBRARY / f"{pipeline}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"no pipeline {pipeline!r} in the library ({LIBRARY})")
+    return str(path), path.read_text(encoding="utf-8")
+
+
+class PipelineExecutor:
+    """Runs pipelines; ``registry_factory`` builds the provider registry once."""
+
+    def __init__(
+        self,
+        executor_id: str,
+        store: Any,
+        registry_factory: Callable[[], ProviderRegistry],
+        *,
+        node: str = "",
+    ) -> None:
+        self.executor_id = executor_id
+        self.node = node
+        self._store = store
+        self._registry_factory = registry_factory
+        self._runner: Runner | None = None
+        self.in_flight: set[str] = set()
+        self.completed = 0
+
+    def _get_runner(self) -> Runner:
+        if self._runner is None:
+            self._runner = Runner(
+                providers=self._registry_factory(),
+                checkpointer=StoreCheckpointer(self._store),
+                sessions=MemorySessionStore(),
+            )
+        return self._runner
+
+    async def run(
+        self, run_id: str, pipeline: str | dict[str, Any], inputs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Record and run a pipeline; a run already finished returns its stored result."""
+        existing = await self._store.get_run(run_id)
+        if existing is not None and existing.status == "succeeded":
+            return _summary(existing)
+        if existing is None:
+            source, text = pipeline_yaml(pipeline)
+            now = time.time()
+            await self._store.create_run(
+                RunRecord(
+                    run_id=run_id,
+                    pipeline=source,
+                    status="pending",
+                    inputs=inputs,
+                    executor=self.executor_id,
+                    node=self.node,
+                    result=None,
+                    error=None,
+                    created_at=now,
+                    updated_at=now,
+                    pipeline_yaml=text,
+                )
+            )
+        return await self.resume(run_id)
+
+    async def resume(self, run_id: str) -> dict[str, Any]:
+        """Continue ``run_id`` from its last checkpoint (or start it)."""
+        record = await self._store.get_run(run_id)
+        if record is None:
+            raise ConfigError(f"no run {run_id!r} in the store")
+        if record.status == "succeeded":
+            return _summary(record)
+        loaded = load_pipeline_text(
+            record.pipeline_yaml or "", source=record.pipeline, base_dir=LIBRARY
+        )
+        await self._store.update_run(
+            run_id, status="running", executor=self.executor_id, node=self.node
+        )
+        self.in_flight.add(run_id)
+        started = time.perf_counter()
+        try:
+            result = await self._get_runner().run(
+                loaded, record.inputs, run_id=run_id, checkpoint_key=run_id
+            )
+        except (ConfigError, RunError) as exc:
+            error = {"code": getattr(exc, "code", "config_error"), "message": str(exc)}
+            await self._store.update_run(run_id, status="failed", error=error)
+            raise
+        finally:
+            self.in_flight.discard(run_id)
+        summary = {
+            "results": result.results,
+            "cost_usd": result.cost_usd,
+            "usage": result.usage,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "resumed_at": result.resumed_at,
+            "executor": self.executor_id,
+            "node": self.node,
+        }
+        record = await self._store.update_run(run_id, status="succeeded", result=summary)
+        self.completed += 1
+        return _summary(record)
+
+    def load(self) -> dict[str, Any]:
+        return {
+            "executor": self.executor_id,
+            "node": self.node,
+            "in_flight": len(self.in_flight),
+            "completed": self.completed,
+        }
+
+
+def _summary(record: RunRecord) -> dict[str, Any]:
+    return {
+        "run_id": record.run_id,
+        "pipeline": record.pipeline,
+        "status": record.status,
+        **(record.result or {}),
+    }

@@ -1,0 +1,81 @@
+"""The ``gateway`` actor: one view of every provider's health and rate limits for
+the whole cluster. Executors ask it before each provider call
+(:class:`RemoteAdmission`) and tell it how the call ended.
+
+Failure semantics: if the gateway is down (restarting, ~0.5 s), admission fails
+open after a short wait: calls proceed on local policies only (the alternative,
+failing every LLM call while the gateway restarts, is worse). Its state (breaker
+windows, buckets) is soft and starts fresh after a restart.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from actors._ray import ActorRef
+from actors.base import Supervised
+from pipelines.errors import ProviderError
+from pipelines.observability import get_logger
+from pipelines.providers.admission import LocalAdmission, Outcome
+
+__all__ = ["GatewayActorImpl", "RemoteAdmission"]
+
+_log = get_logger("gateway")
+
+
+class GatewayActorImpl(Supervised):
+    """Hosts the breakers and limiters configured by the settings."""
+
+    def __init__(self, path: str, provider_env: dict[str, str]) -> None:
+        self._init_supervised(path)
+        os.environ.update(provider_env)
+        from pipelines.config import load_settings
+        from pipelines.providers.setup import build_resilience
+
+        self._resilience = build_resilience(load_settings())
+        self._admission = LocalAdmission(self._resilience)
+
+    async def admit(self, provider: str, model: str, tokens: int) -> None:
+        await self._admission.admit(provider, model, tokens)
+
+    async def settle(
+        self, provider: str, model: str, outcome: Outcome, estimated: int, actual: int
+    ) -> None:
+        await self._admission.settle(
+            provider, model, outcome=outcome, estimated=estimated, actual=actual
+        )
+
+    async def snapshot(self) -> dict[str, Any]:
+        breakers = self._resilience.breakers.snapshot() if self._resilience.breakers else []
+        return {"breakers": breakers, "metrics": self._resilience.metrics.snapshot()}
+
+
+class RemoteAdmission:
+    """:class:`~pipelines.providers.admission.AdmissionControl` served by the gateway."""
+
+    def __init__(self, ref: ActorRef | None = None) -> None:
+        self._ref = ref or ActorRef("gateway", deadline_s=2.0)
+
+    async def admit(self, provider: str, model: str, tokens: int) -> None:
+        from ray.exceptions import RayTaskError
+
+        try:
+            await self._ref.call("admit", provider, model, tokens)
+        except ProviderError:
+            raise
+        except RayTaskError as exc:  # the gateway's ProviderError arrives wrapped
+            cause = exc.as_instanceof_cause()
+            if isinstance(cause, ProviderError):
+                raise cause from None
+            raise
+        except Exception as exc:  # noqa: BLE001 - fail open: see the module docstring
+            _log.warning("gateway_unavailable", error=type(exc).__name__, provider=provider)
+
+    async def settle(
+        self, provider: str, model: str, *, outcome: Outcome, estimated: int, actual: int
+    ) -> None:
+        try:
+            await self._ref.call("settle", provider, model, outcome, estimated, actual)
+        except Exception as exc:  # noqa: BLE001 - a lost outcome only delays a breaker decision
+            _log.warning("gateway_unavailable", error=type(exc).__name__, provider=provider)

@@ -1,0 +1,116 @@
+"""Choosing an executor for a run, and finishing the run when that executor dies.
+
+Failure semantics: a run's caller waits on :meth:`ExecutorPool.run`. If the
+executor dies mid-run (``RayActorError``), the pool picks another live executor
+and calls ``resume(run_id)`` there; the new executor continues from the last
+checkpoint in the store. Any run id is resumed by at most one task at a time in
+this pool (concurrent callers share it). A run that fails at run time
+(``StepFailed``) is not retried here: the error reaches the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ray.exceptions import RayActorError
+
+from pipelines.observability import get_logger
+
+__all__ = ["ExecutorPool", "Slot"]
+
+_log = get_logger("executors")
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A live executor: its child id and handle."""
+
+    id: str
+    handle: Any
+
+
+class ExecutorPool:
+    """Least-loaded placement over the executors ``slots()`` returns."""
+
+    def __init__(
+        self, slots: Callable[[], list[Slot]], *, max_failovers: int = 5, wait_s: float = 15.0
+    ) -> None:
+        self._slots = slots
+        self._in_flight: dict[str, int] = {}
+        self._nodes: dict[str, str] = {}
+        self._running: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._max_failovers = max_failovers
+        self._wait_s = wait_s
+        self.failovers = 0
+
+    async def node_of(self, slot: Slot) -> str:
+        key = f"{slot.id}:{id(slot.handle)}"
+        if key not in self._nodes:
+            self._nodes[key] = str((await slot.handle.info.remote())["node"])
+        return self._nodes[key]
+
+    async def _choose(self, node: str | None, avoid: set[str]) -> Slot:
+        """The least-loaded live executor (on ``node`` if given); waits for one to come up."""
+        deadline = asyncio.get_running_loop().time() + self._wait_s
+        while True:
+            candidates = [s for s in self._slots() if s.id not in avoid] or self._slots()
+            if node is not None:
+                candidates = [s for s in candidates if await self.node_of(s) == node]
+            if candidates:
+                return min(candidates, key=lambda s: (self._in_flight.get(s.id, 0), s.id))
+            if asyncio.get_running_loop().time() > deadline:
+                where = f" on node {node}" if node else ""
+                raise RuntimeError(f"no live executor{where} within {self._wait_s} s")
+            await asyncio.sleep(0.05)
+
+    async def run(
+        self,
+        pipeline: Any,
+        inputs: dict[str, Any],
+        *,
+        run_id: str | None = None,
+        node: str | None = None,
+    ) -> dict[str, Any]:
+        """Run (or join, or resume) ``run_id`` and return its summary."""
+        run_id = run_id or uuid.uuid4().hex
+        task = self._running.get(run_id)
+        if task is None:
+            task = asyncio.create_task(
+                self._drive(run_id, pipeline, inputs, node), name=f"run {run_id}"
+            )
+            self._running[run_id] = task
+            task.add_done_callback(lambda _: self._running.pop(run_id, None))
+        return await asyncio.shield(task)
+
+    async def _drive(
+        self, run_id: str, pipeline: Any, inputs: dict[str, Any], node: str | None
+    ) -> dict[str, Any]:
+        dead: set[str] = set()
+        first = True
+        for _ in range(self._max_failovers + 1):
+            slot = await self._choose(node, dead)
+            self._in_flight[slot.id] = self._in_flight.get(slot.id, 0) + 1
+            try:
+                if first:
+                    return dict(await slot.handle.run.remote(run_id, pipeline, inputs))
+                return dict(await slot.handle.resume.remote(run_id))
+            except RayActorError as exc:
+                dead.add(slot.id)
+                first = False
+                self.failovers += 1
+                _log.warning(
+                    "executor_died_mid_run",
+                    run_id=run_id,
+                    executor=slot.id,
+                    error=type(exc).__name__,
+                )
+            finally:
+                self._in_flight[slot.id] -= 1
+        raise RuntimeError(f"run {run_id} lost {self._max_failovers + 1} executors in a row")
+
+    def loads(self) -> dict[str, int]:
+        return {s.id: self._in_flight.get(s.id, 0) for s in self._slots()}

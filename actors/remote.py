@@ -1,0 +1,261 @@
+"""The Ray shells: ``ray.remote`` applied to the plain classes, one kind per actor.
+
+Every actor is async (``max_concurrency`` 1000, set at creation), uses no CPU
+reservation (``num_cpus=0``: they wait on I/O), and is named after its tree path.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import ray
+
+from actors._ray import ActorRef
+from actors.base import Supervised
+from actors.config import TreeConfig
+from actors.gateway import GatewayActorImpl
+from actors.pool import ExecutorPool, Slot
+from actors.store_actor import StoreActorImpl, StoreClient
+from actors.supervisor_actor import ChildDef, SupervisorActorBase
+from actors.telemetry import TelemetryActorImpl, record_event
+
+__all__ = ["actor_class"]
+
+
+class _ExecutorsSupervisor(SupervisorActorBase):
+    """Supervises the executors and places runs on them (the executor pool)."""
+
+    def __init__(
+        self, path: str, children: list[ChildDef], max_restarts: int, period_s: float
+    ) -> None:
+        super().__init__(path, children, "one_for_one", max_restarts, period_s)
+        self._pool = ExecutorPool(self._live)
+
+    def _live(self) -> list[Slot]:
+        slots = []
+        for info in self._supervisor.children():
+            handle = self.child_handle(info.id)
+            if info.state == "running" and handle is not None:
+                slots.append(Slot(info.id, handle))
+        return slots
+
+    async def run(
+        self,
+        pipeline: Any,
+        inputs: dict[str, Any],
+        run_id: str | None = None,
+        node: str | None = None,
+    ) -> dict[str, Any]:
+        return await self._pool.run(pipeline, inputs, run_id=run_id, node=node)
+
+    async def loads(self) -> dict[str, Any]:
+        nodes = {s.id: await self._pool.node_of(s) for s in self._live()}
+        return {"in_flight": self._pool.loads(), "nodes": nodes, "failovers": self._pool.failovers}
+
+
+class _PlainSupervisor(SupervisorActorBase):
+    """A supervisor actor with nothing but supervision (root, sessions)."""
+
+
+class _Pool:
+    """The executor pool as seen from shards: the ``executors`` supervisor actor."""
+
+    def __init__(self) -> None:
+        self._ref = ActorRef("executors", deadline_s=20.0)
+
+    async def run(self, pipeline: Any, inputs: dict[str, Any], *, run_id: str) -> dict[str, Any]:
+        return dict(await self._ref.call("run", pipeline, inputs, run_id))
+
+
+class _SessionShardActor(Supervised):
+    def __init__(self, path: str, shard_id: int, capacity: int) -> None:
+        from actors.sessions import SessionShard
+
+        self._init_supervised(path)
+        self._shard = SessionShard(shard_id, StoreClient(), _Pool(), capacity=capacity)
+
+    async def chat(
+        self,
+        session_id: str | None,
+        message: str,
+        turn_id: str | None = None,
+        user_id: str | None = None,
+    ) -> dict[str, Any]:
+        result = await self._shard.chat(session_id, message, turn_id=turn_id, user_id=user_id)
+        await record_event(
+            {
+                "kind": "turn",
+                "outcome": "ok",
+                "latency_ms": result["latency_ms"],
+                "source": self.path,
+            }
+        )
+        return result
+
+    async def append(
+        self, session_id: str, role: str, content: str, turn_id: str
+    ) -> dict[str, Any]:
+        return await self._shard.append(session_id, role, content, turn_id=turn_id)
+
+    async def history(self, session_id: str, last: int | None = None) -> list[dict[str, Any]]:
+        return await self._shard.history(session_id, last)
+
+    async def stats(self) -> dict[str, Any]:
+        return self._shard.stats()
+
+
+class _ExecutorActor(Supervised):
+    def __init__(self, path: str, executor_id: str, provider_env: dict[str, str]) -> None:
+        from actors._ray import node_id
+        from actors.executor import PipelineExecutor
+
+        self._init_supervised(path)
+        os.environ.update(provider_env)
+        self._executor = PipelineExecutor(executor_id, StoreClient(), _registry, node=node_id())
+
+    async def run(self, run_id: str, pipeline: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+        result = await self._executor.run(run_id, pipeline, inputs)
+        await record_event(
+            {
+                "kind": "run",
+                "outcome": "ok",
+                "latency_ms": result.get("duration_ms"),
+                "cost_usd": result.get("cost_usd"),
+                "source": self.path,
+                "pipeline": result.get("pipeline"),
+            }
+        )
+        return result
+
+    async def resume(self, run_id: str) -> dict[str, Any]:
+        return await self._executor.resume(run_id)
+
+    async def load(self) -> dict[str, Any]:
+        return self._executor.load()
+
+
+def _registry() -> Any:
+    from actors.gateway import RemoteAdmission
+    from pipelines.config import load_settings
+    from pipelines.providers.setup import build_registry, build_resilience
+
+    settings = load_settings()
+    resilience = build_resilience(settings)
+    resilience.admit = RemoteAdmission()  # cluster-wide breakers and limits
+    return build_registry(settings, resilience=resilience)
+
+
+class _HealthActor(Supervised):
+    """Stub until the observability issue: reports which parts of the tree answer."""
+
+    def __init__(self, path: str) -> None:
+        self._init_supervised(path)
+
+    async def check(self) -> dict[str, Any]:
+        status: dict[str, Any] = {}
+        try:
+            status["store"] = bool(await StoreClient().ping())
+        except Exception as exc:  # noqa: BLE001 - health reports failures, it does not raise them
+            status["store"] = f"down: {type(exc).__name__}"
+        return status
+
+
+_KINDS: dict[str, Any] = {}
+
+
+def actor_class(kind: str) -> Any:
+    """The ``ray.remote`` class for an actor kind (created once per process)."""
+    if not _KINDS:
+        options = {"num_cpus": 0, "max_restarts": 0, "max_concurrency": 1000}
+        plain = {
+            "supervisor": _PlainSupervisor,
+            "executors": _ExecutorsSupervisor,
+            "store": StoreActorImpl,
+            "telemetry": TelemetryActorImpl,
+            "gateway": GatewayActorImpl,
+            "shard": _SessionShardActor,
+            "executor": _ExecutorActor,
+            "health": _HealthActor,
+        }
+        for name, cls in plain.items():
+            _KINDS[name] = ray.remote(**options)(_named(cls))
+    return _KINDS[kind]
+
+
+_CLASS_NAMES = {
+    "_PlainSupervisor": "Supervisor",
+    "_ExecutorsSupervisor": "ExecutorsSupervisor",
+    "StoreActorImpl": "StoreActor",
+    "TelemetryActorImpl": "TelemetryActor",
+    "GatewayActorImpl": "GatewayActor",
+    "_SessionShardActor": "SessionShard",
+    "_ExecutorActor": "PipelineExecutor",
+    "_HealthActor": "HealthMonitor",
+}
+
+
+def _named(cls: type) -> type:
+    """A subclass with a domain name, so the Ray dashboard shows ``SessionShard``."""
+    return type(_CLASS_NAMES[cls.__name__], (cls,), {"__module__": cls.__module__})
+
+
+#: Infrastructure actors stay on the head node (a worker node may be scaled away);
+#: executors spread over the nodes. Every Ray head carries this resource.
+ON_HEAD = {"resources": {"node:__internal_head__": 0.001}}
+
+
+def tree_children(config: TreeConfig) -> list[ChildDef]:
+    """The root's children, in start order (ARCHITECTURE.md, "The supervision tree")."""
+    shards = [
+        ChildDef(
+            f"shard-{i}",
+            f"sessions/shard-{i}",
+            "shard",
+            (f"sessions/shard-{i}", i, config.shard_capacity),
+            options=ON_HEAD,
+        )
+        for i in range(config.shards)
+    ]
+    spread = {"scheduling_strategy": "SPREAD"} if config.spread_executors else {}
+    executors = [
+        ChildDef(
+            f"executor-{i}",
+            f"executors/executor-{i}",
+            "executor",
+            (f"executors/executor-{i}", f"executor-{i}", config.provider_env),
+            options=spread,
+        )
+        for i in range(config.executors)
+    ]
+    return [
+        ChildDef("store", "store", "store", ("store", config.store_url), options=ON_HEAD),
+        ChildDef(
+            "telemetry",
+            "telemetry",
+            "telemetry",
+            ("telemetry", config.telemetry_flush_s),
+            options=ON_HEAD,
+        ),
+        ChildDef(
+            "gateway", "gateway", "gateway", ("gateway", config.provider_env), options=ON_HEAD
+        ),
+        ChildDef(
+            "sessions",
+            "sessions",
+            "supervisor",
+            ("sessions", shards, "one_for_one", config.max_restarts, config.period_s),
+            type="supervisor",
+            options=ON_HEAD,
+        ),
+        ChildDef(
+            "executors",
+            "executors",
+            "executors",
+            ("executors", executors, config.max_restarts, config.period_s),
+            type="supervisor",
+            shutdown_timeout_s=30.0,
+            options=ON_HEAD,
+        ),
+        ChildDef("health", "health", "health", ("health",), options=ON_HEAD),
+    ]

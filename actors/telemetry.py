@@ -1,0 +1,128 @@
+"""The ``telemetry`` actor: counters and histograms through ``ray.util.metrics``
+(so they reach Ray's Prometheus export, prefixed ``ray_``), an in-memory summary
+for quick reads, and the raw events written to the store in batches.
+
+Failure semantics: ``record`` acknowledges once the event is in memory; a batch
+not yet flushed when the actor dies is lost (telemetry, not user data — every
+user turn and run is in the store already). Flushes happen every
+``flush_s`` and on stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, defaultdict
+from typing import Any
+
+from actors._ray import ActorRef
+from actors.base import Supervised
+from actors.store_actor import StoreClient
+from pipelines.observability import get_logger
+
+__all__ = ["TelemetryActorImpl", "record_event"]
+
+_log = get_logger("telemetry")
+_TELEMETRY = ActorRef("telemetry", deadline_s=1.0)  # one ref per process, resolved lazily
+_BUCKETS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000]
+
+
+class TelemetryActorImpl(Supervised):
+    def __init__(self, path: str, flush_s: float = 1.0) -> None:
+        self._init_supervised(path)
+        from ray.util import metrics
+
+        self._flush_s = flush_s
+        self._store = StoreClient()
+        self._pending: list[dict[str, Any]] = []
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._latencies: dict[str, list[float]] = defaultdict(list)
+        self._events_total = metrics.Counter(
+            "elexirion_events_total",
+            "Telemetry events by kind and outcome",
+            tag_keys=("kind", "outcome"),
+        )
+        self._latency = metrics.Histogram(
+            "elexirion_latency_ms",
+            "Latency of turns and runs (ms)",
+            boundaries=_BUCKETS,
+            tag_keys=("kind",),
+        )
+        self._cost = metrics.Counter(
+            "elexirion_cost_usd_total", "LLM cost in USD", tag_keys=("kind",)
+        )
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def on_ready(self) -> None:
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_loop(), name="telemetry flush")
+
+    async def record(self, events: list[dict[str, Any]]) -> None:
+        """Count ``events`` ({kind, outcome, latency_ms?, cost_usd?}); queue them for the store."""
+        for event in events:
+            kind = str(event.get("kind", "event"))
+            outcome = str(event.get("outcome", "ok"))
+            self._counts[(kind, outcome)] += 1
+            self._events_total.inc(tags={"kind": kind, "outcome": outcome})
+            if isinstance(event.get("latency_ms"), int | float):
+                self._latency.observe(float(event["latency_ms"]), tags={"kind": kind})
+                bucket = self._latencies[kind]
+                bucket.append(float(event["latency_ms"]))
+                del bucket[:-5000]
+            if isinstance(event.get("cost_usd"), int | float) and event["cost_usd"]:
+                self._cost.inc(float(event["cost_usd"]), tags={"kind": kind})
+            self._pending.append({**event, "at": event.get("at", time.time())})
+
+    async def snapshot(self) -> dict[str, Any]:
+        summary: dict[str, Any] = {
+            "counts": {f"{k}:{o}": n for (k, o), n in sorted(self._counts.items())}
+        }
+        for kind, values in self._latencies.items():
+            ordered = sorted(values)
+            summary[f"{kind}_latency_ms"] = {
+                "p50": ordered[len(ordered) // 2],
+                "p95": ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))],
+                "n": len(ordered),
+            }
+        return summary
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_s)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        try:
+            from store.models import Event
+
+            await self._store.add_events(
+                [
+                    Event(
+                        id="",
+                        kind=str(e.get("kind", "event")),
+                        source=str(e.get("source", "")),
+                        data=e,
+                        created_at=float(e["at"]),
+                    )
+                    for e in batch
+                ]
+            )
+        except Exception as exc:  # noqa: BLE001 - telemetry must never take the tree down
+            _log.warning("telemetry_flush_failed", error=type(exc).__name__, events=len(batch))
+
+    async def on_stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self._flush()
+
+
+async def record_event(event: dict[str, Any]) -> None:
+    """Send one event to the telemetry actor; never raises (telemetry is best effort)."""
+    try:
+        await _TELEMETRY.call("record", [event], retry=False)
+    except Exception:  # noqa: BLE001 - see the docstring
+        return
