@@ -48,12 +48,28 @@ def connect(
 
 
 def _start_head(num_cpus: int | None) -> None:
-    command = ["ray", "start", "--head", "--dashboard-host=127.0.0.1", "--disable-usage-stats"]
+    # Not Ray's default 6379: that is Redis's port, and machines here run Redis.
+    command = [
+        "ray",
+        "start",
+        "--head",
+        f"--port={_free_port()}",
+        "--dashboard-host=127.0.0.1",
+        "--disable-usage-stats",
+    ]
     if num_cpus is not None:
         command.append(f"--num-cpus={num_cpus}")
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
     exe = str(Path(sys.executable).parent / "ray")
     subprocess.run([exe, *command[1:]], check=True, env=env, capture_output=True, timeout=120)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _context_info(context: Any) -> dict[str, Any]:

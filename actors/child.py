@@ -87,7 +87,9 @@ def ray_child_spec(
     """A ChildSpec whose start creates ``actor_class`` as the named actor ``path``."""
 
     async def start() -> ChildHandle:
-        kill_named(path)  # a crashed predecessor still holds the name until killed
+        # A crashed predecessor holds the name until killed; the lookup is a blocking
+        # GCS call, kept off the supervisor's event loop.
+        await asyncio.to_thread(kill_named, path)
         opts = {
             "name": actor_name(path),
             "namespace": NAMESPACE,

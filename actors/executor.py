@@ -73,40 +73,46 @@ class PipelineExecutor:
     ) -> dict[str, Any]:
         """Record and run a pipeline; a run already finished returns its stored result."""
         existing = await self._store.get_run(run_id)
-        if existing is not None and existing.status == "succeeded":
-            return _summary(existing)
-        if existing is None:
-            source, text = pipeline_yaml(pipeline)
-            now = time.time()
-            await self._store.create_run(
-                RunRecord(
-                    run_id=run_id,
-                    pipeline=source,
-                    status="pending",
-                    inputs=inputs,
-                    executor=self.executor_id,
-                    node=self.node,
-                    result=None,
-                    error=None,
-                    created_at=now,
-                    updated_at=now,
-                    pipeline_yaml=text,
-                )
-            )
-        return await self.resume(run_id)
+        if existing is not None:
+            return await self._continue(existing)
+        source, text = pipeline_yaml(pipeline)
+        now = time.time()
+        record = RunRecord(
+            run_id=run_id,
+            pipeline=source,
+            status="running",
+            inputs=inputs,
+            executor=self.executor_id,
+            node=self.node,
+            result=None,
+            error=None,
+            created_at=now,
+            updated_at=now,
+            pipeline_yaml=text,
+        )
+        await self._store.create_run(record)  # idempotent by run id
+        return await self._execute(record)
 
     async def resume(self, run_id: str) -> dict[str, Any]:
         """Continue ``run_id`` from its last checkpoint (or start it)."""
         record = await self._store.get_run(run_id)
         if record is None:
             raise ConfigError(f"no run {run_id!r} in the store")
+        return await self._continue(record)
+
+    async def _continue(self, record: RunRecord) -> dict[str, Any]:
         if record.status == "succeeded":
             return _summary(record)
+        await self._store.update_run(
+            record.run_id, status="running", executor=self.executor_id, node=self.node
+        )
+        return await self._execute(record)
+
+    async def _execute(self, record: RunRecord) -> dict[str, Any]:
+        """Run a recorded run under its run id as checkpoint key; record the outcome."""
+        run_id = record.run_id
         loaded = load_pipeline_text(
             record.pipeline_yaml or "", source=record.pipeline, base_dir=LIBRARY
-        )
-        await self._store.update_run(
-            run_id, status="running", executor=self.executor_id, node=self.node
         )
         self.in_flight.add(run_id)
         started = time.perf_counter()

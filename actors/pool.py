@@ -2,10 +2,11 @@
 
 Failure semantics: a run's caller waits on :meth:`ExecutorPool.run`. If the
 executor dies mid-run (``RayActorError``), the pool picks another live executor
-and calls ``resume(run_id)`` there; the new executor continues from the last
-checkpoint in the store. Any run id is resumed by at most one task at a time in
-this pool (concurrent callers share it). A run that fails at run time
-(``StepFailed``) is not retried here: the error reaches the caller.
+and asks it for the same run id: it continues from the last checkpoint in the
+store (or records the run first, if the dead executor never had). Any run id is
+resumed by at most one task at a time in this pool (concurrent callers share it).
+A run that fails at run time (``StepFailed``) is not retried here: the error
+reaches the caller.
 """
 
 from __future__ import annotations
@@ -90,17 +91,15 @@ class ExecutorPool:
         self, run_id: str, pipeline: Any, inputs: dict[str, Any], node: str | None
     ) -> dict[str, Any]:
         dead: set[str] = set()
-        first = True
         for _ in range(self._max_failovers + 1):
             slot = await self._choose(node, dead)
             self._in_flight[slot.id] = self._in_flight.get(slot.id, 0) + 1
             try:
-                if first:
-                    return dict(await slot.handle.run.remote(run_id, pipeline, inputs))
-                return dict(await slot.handle.resume.remote(run_id))
+                # run() is idempotent: it records the run if the dead executor had not,
+                # resumes it from its checkpoint if it had, returns it if it finished.
+                return dict(await slot.handle.run.remote(run_id, pipeline, inputs))
             except RayActorError as exc:
                 dead.add(slot.id)
-                first = False
                 self.failovers += 1
                 _log.warning(
                     "executor_died_mid_run",

@@ -70,6 +70,7 @@ async def session_loop(
     acked: list[tuple[str, str]],
     failures: Counter[str],
     latencies: list[float],
+    think_s: float = 0.0,
 ) -> None:
     n = 0
     while time.monotonic() < until:
@@ -83,6 +84,8 @@ async def session_loop(
             acked.append((session, turn))
             latencies.append((time.perf_counter() - started) * 1000)
         n += 1
+        if think_s:
+            await asyncio.sleep(think_s)
 
 
 async def killer(
@@ -123,7 +126,13 @@ async def run(args: argparse.Namespace, config: TreeConfig, db: Path) -> None:
         for session in sessions:
             group.create_task(
                 session_loop(
-                    client, session, until, acked=acked, failures=failures, latencies=latencies
+                    client,
+                    session,
+                    until,
+                    acked=acked,
+                    failures=failures,
+                    latencies=latencies,
+                    think_s=args.think_ms / 1000,
                 )
             )
         rng = random.Random(args.seed)  # noqa: S311 - picks chaos victims, not secrets
@@ -177,6 +186,12 @@ def main() -> None:
     parser.add_argument("--executors", type=int, default=2)
     parser.add_argument("--kill-store", action="store_true")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="pause between a session's turns (0: each session sends back to back)",
+    )
     args = parser.parse_args()
     db = Path(tempfile.mkdtemp()) / "chaos.db"
     config = TreeConfig(

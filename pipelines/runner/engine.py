@@ -154,7 +154,8 @@ class Runner:
             for index in range(start_at, len(workflow.steps)):
                 step = workflow.steps[index]
                 state.results[step.name] = await self.execute_step(step, state)
-                if checkpointer is not None:
+                # After the last step the run is done: its checkpoint would only be cleared.
+                if checkpointer is not None and index + 1 < len(workflow.steps):
                     await checkpointer.save(
                         Checkpoint(
                             key,
@@ -165,8 +166,8 @@ class Runner:
                             dict(state.variables),
                         )
                     )
-        if checkpointer is not None:
-            await checkpointer.clear(key)
+        if checkpointer is not None and (start_at or len(workflow.steps) > 1):
+            await checkpointer.clear(key)  # only a run that saved (or resumed) one has one
         return RunResult(
             run_id=state.run_id,
             pipeline=workflow.name,
