@@ -155,7 +155,8 @@ async def run(args: argparse.Namespace, config: TreeConfig, db: Path) -> None:
         await store.close()
     total = len(acked) + sum(failures.values())
     print(
-        f"{args.sessions} sessions for {args.duration:.0f} s, a kill every {args.kill_every:.0f} s "
+        f"{args.sessions} sessions (think {args.think_ms:.0f} ms) for {args.duration:.0f} s, "
+        f"a kill every {args.kill_every:.0f} s "
         f"({sum(kills.values())} kills: {dict(kills)})"
     )
     print(f"turns acknowledged:                 {len(acked)}")
