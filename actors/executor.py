@@ -91,7 +91,7 @@ class PipelineExecutor:
             pipeline_yaml=text,
         )
         await self._store.create_run(record)  # idempotent by run id
-        return await self._execute(record)
+        return await self._execute(record, fresh=True)
 
     async def resume(self, run_id: str) -> dict[str, Any]:
         """Continue ``run_id`` from its last checkpoint (or start it)."""
@@ -108,7 +108,7 @@ class PipelineExecutor:
         )
         return await self._execute(record)
 
-    async def _execute(self, record: RunRecord) -> dict[str, Any]:
+    async def _execute(self, record: RunRecord, *, fresh: bool = False) -> dict[str, Any]:
         """Run a recorded run under its run id as checkpoint key; record the outcome."""
         run_id = record.run_id
         loaded = load_pipeline_text(
@@ -118,7 +118,7 @@ class PipelineExecutor:
         started = time.perf_counter()
         try:
             result = await self._get_runner().run(
-                loaded, record.inputs, run_id=run_id, checkpoint_key=run_id
+                loaded, record.inputs, run_id=run_id, checkpoint_key=run_id, fresh=fresh
             )
         except (ConfigError, RunError) as exc:
             error = {"code": getattr(exc, "code", "config_error"), "message": str(exc)}

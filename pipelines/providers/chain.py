@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pipelines.errors import ProviderError
 from pipelines.observability import ProviderMetrics, get_logger
 from pipelines.providers.base import Completion, CompletionRequest, StreamEvent
-from pipelines.providers.resilient import ResilientProvider
+from pipelines.providers.resilient import DirectProvider, ResilientProvider
 from supervision.retry import RetryPolicy
 
 __all__ = ["FallbackChain", "Link"]
@@ -33,7 +33,7 @@ class Link:
     links get ``model`` (``None``: that provider's default).
     """
 
-    provider: ResilientProvider
+    provider: ResilientProvider | DirectProvider
     model: str | None = None
     keep_request_model: bool = False
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pipelines.errors import ConfigError
 from pipelines.providers.base import Provider
 from pipelines.providers.offline import OfflineProvider
-from pipelines.providers.resilient import Resilience, ResilientProvider
+from pipelines.providers.resilient import DirectProvider, Resilience, ResilientProvider
 from supervision.retry import RetryPolicy
 
 __all__ = ["KEY_ENV", "ProviderRegistry", "Resolution", "canonical_name"]
@@ -195,7 +195,9 @@ class ProviderRegistry:
             FallbackChain(links, metrics=self.resilience.metrics, retry=retry), wanted, note
         )
 
-    def _wrapped(self, name: str, resilience: Resilience) -> ResilientProvider:
+    def _wrapped(self, name: str, resilience: Resilience) -> ResilientProvider | DirectProvider:
+        if name == "offline":
+            return DirectProvider(self.instance(name))
         if name not in self._resilient:
             self._resilient[name] = ResilientProvider(
                 self.instance(name),

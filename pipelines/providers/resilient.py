@@ -38,7 +38,7 @@ from supervision.clock import Clock, SystemClock
 from supervision.ratelimit import Bulkhead, RateLimit, RateLimiter
 from supervision.retry import RetryPolicy, decide
 
-__all__ = ["Resilience", "ResilientProvider"]
+__all__ = ["DirectProvider", "Resilience", "ResilientProvider"]
 
 _log = get_logger("providers")
 
@@ -124,6 +124,30 @@ def _cache_key(provider: str, model: str, request: CompletionRequest) -> str:
         "extra": dict(request.extra),
     }
     return request_key(json.loads(json.dumps(payload, default=str)))
+
+
+class DirectProvider:
+    """A provider that needs no policies: ``offline`` is local, deterministic and
+    never rate limited, so it skips admission (no gateway round trip per call)."""
+
+    def __init__(self, provider: Provider, *, name: str | None = None) -> None:
+        self.inner = provider
+        self.name = name or provider.name
+
+    def __repr__(self) -> str:
+        return f"DirectProvider({self.name!r})"
+
+    async def complete(
+        self, request: CompletionRequest, *, retry: RetryPolicy | None = None
+    ) -> Completion:
+        del retry  # nothing to retry: it cannot fail transiently
+        return await self.inner.complete(request)
+
+    def stream(
+        self, request: CompletionRequest, *, retry: RetryPolicy | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        del retry
+        return self.inner.stream(request)
 
 
 class ResilientProvider:

@@ -120,12 +120,14 @@ class Runner:
         *,
         run_id: str | None = None,
         checkpoint_key: str | None = None,
+        fresh: bool = False,
     ) -> RunResult:
         """Run ``pipeline`` with ``inputs``; raises ``ConfigError`` or ``StepFailed``.
 
         ``checkpoint_key`` checkpoints every step under that key whatever the
         workflow says (the executors use the run id, so a run resumes on another
-        executor from its last finished step).
+        executor from its last finished step). ``fresh`` says no checkpoint can
+        exist yet (a run id created just now), which saves the lookup.
         """
         started = time.perf_counter()
         workflow = pipeline.workflow
@@ -143,7 +145,7 @@ class Runner:
         )
         checkpointer, key, fingerprint = self._checkpointing(workflow, bound, checkpoint_key)
         start_at = 0
-        if checkpointer is not None:
+        if checkpointer is not None and not fresh:
             saved = await checkpointer.load(key)
             if saved is not None and saved.fingerprint == fingerprint:
                 state.results.update(saved.results)

@@ -117,4 +117,3 @@ async def test_concurrent_callers_share_one_run(store: SqliteStore) -> None:
         pool.run({"yaml": YAML, "source": "x"}, {}, run_id="r6"),
     )
     assert one == two and provider.call_count == 3
-

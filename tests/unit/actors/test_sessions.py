@@ -21,7 +21,10 @@ class FakeRuns:
     async def run(self, pipeline: Any, inputs: dict[str, Any], *, run_id: str) -> dict[str, Any]:
         self.run_ids.append(run_id)
         self.inputs.append(inputs)
-        return {"run_id": run_id, "results": {"answer": {"text": f"echo: {inputs['message']}", "provider": "fake"}}}
+        return {
+            "run_id": run_id,
+            "results": {"answer": {"text": f"echo: {inputs['message']}", "provider": "fake"}},
+        }
 
 
 @pytest.fixture
@@ -37,7 +40,10 @@ async def test_chat_writes_both_turns_through(store: SqliteStore) -> None:
     shard = SessionShard(0, store, FakeRuns())
     result = await shard.chat("s1", "hello", turn_id="t1")
     stored = await store.turns("s1")
-    assert [(t.role, t.content) for t in stored] == [("user", "hello"), ("assistant", "echo: hello")]
+    assert [(t.role, t.content) for t in stored] == [
+        ("user", "hello"),
+        ("assistant", "echo: hello"),
+    ]
     assert result["assistant_seq"] == 2 and result["answer"] == "echo: hello"
 
 
@@ -47,7 +53,10 @@ async def test_history_reaches_the_pipeline(store: SqliteStore) -> None:
     shard = SessionShard(0, store, runs)
     await shard.chat("s1", "first", turn_id="t1")
     await shard.chat("s1", "second", turn_id="t2")
-    assert "user: first" in runs.inputs[1]["history"] and "assistant: echo: first" in runs.inputs[1]["history"]
+    assert (
+        "user: first" in runs.inputs[1]["history"]
+        and "assistant: echo: first" in runs.inputs[1]["history"]
+    )
 
 
 async def test_resent_turn_is_not_duplicated(store: SqliteStore) -> None:
