@@ -205,6 +205,22 @@ def _named(cls: type) -> type:
 ON_HEAD = {"resources": {"node:__internal_head__": 0.001}}
 
 
+def _placement(index: int, config: TreeConfig) -> dict[str, Any]:
+    """Executor ``index`` goes to node ``index`` of the alive nodes (workers first), with
+    soft affinity: if that node is gone when it (re)starts, any node will do. Ray's
+    SPREAD is only a preference and was seen to stack every executor on the head."""
+    if not config.spread_executors:
+        return {}
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    nodes.sort(key=lambda n: ("node:__internal_head__" in n.get("Resources", {}), n["NodeID"]))
+    if not nodes:
+        return {}
+    node = nodes[index % len(nodes)]["NodeID"]
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=True)}
+
+
 def tree_children(config: TreeConfig) -> list[ChildDef]:
     """The root's children, in start order (ARCHITECTURE.md, "The supervision tree")."""
     shards = [
@@ -217,14 +233,13 @@ def tree_children(config: TreeConfig) -> list[ChildDef]:
         )
         for i in range(config.shards)
     ]
-    spread = {"scheduling_strategy": "SPREAD"} if config.spread_executors else {}
     executors = [
         ChildDef(
             f"executor-{i}",
             f"executors/executor-{i}",
             "executor",
             (f"executors/executor-{i}", f"executor-{i}", config.provider_env),
-            options=spread,
+            options=_placement(i, config),
         )
         for i in range(config.executors)
     ]

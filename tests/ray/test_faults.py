@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 import uuid
 from typing import Any
 
@@ -19,10 +20,26 @@ from store.sqlite import SqliteStore
 pytestmark = pytest.mark.ray
 
 
-def sigkill(path: str) -> None:
+def sigkill(path: str) -> int:
     handle = lookup(path)
-    pid = ray.get(handle.info.remote(), timeout=30)["pid"]
+    pid = int(ray.get(handle.info.remote(), timeout=30)["pid"])
     os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def sigkill_and_wait(path: str) -> None:
+    """SIGKILL the actor and wait until its successor answers (so kills do not overlap)."""
+    old = sigkill(path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        handle = lookup(path)
+        try:
+            if handle is not None and ray.get(handle.info.remote(), timeout=2)["pid"] != old:
+                return
+        except Exception:  # noqa: BLE001, S110 - the successor is not up yet
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"{path} did not come back")
 
 
 def _restarts(path: str) -> int:
@@ -57,7 +74,7 @@ async def test_killing_a_shard_loses_no_acknowledged_turn(
     async def chaos() -> None:
         for _ in range(2):
             await asyncio.sleep(0.4)
-            await asyncio.to_thread(sigkill, "sessions/shard-0")
+            await asyncio.to_thread(sigkill_and_wait, "sessions/shard-0")
 
     before = _restarts("sessions/shard-0")
     await asyncio.gather(*(talk(s) for s in sessions), chaos())
