@@ -38,7 +38,7 @@ class ExecutorPool:
     """Least-loaded placement over the executors ``slots()`` returns."""
 
     def __init__(
-        self, slots: Callable[[], list[Slot]], *, max_failovers: int = 5, wait_s: float = 15.0
+        self, slots: Callable[[], list[Slot]], *, max_failovers: int = 10, wait_s: float = 60.0
     ) -> None:
         self._slots = slots
         self._in_flight: dict[str, int] = {}
@@ -54,11 +54,12 @@ class ExecutorPool:
             self._nodes[key] = str((await slot.handle.info.remote())["node"])
         return self._nodes[key]
 
-    async def _choose(self, node: str | None, avoid: set[str]) -> Slot:
-        """The least-loaded live executor (on ``node`` if given); waits for one to come up."""
+    async def _choose(self, node: str | None, dead: set[int]) -> Slot:
+        """The least-loaded live executor (on ``node`` if given), never one whose handle
+        already failed this run; waits (up to ``wait_s``) for a restarted one."""
         deadline = asyncio.get_running_loop().time() + self._wait_s
         while True:
-            candidates = [s for s in self._slots() if s.id not in avoid] or self._slots()
+            candidates = [s for s in self._slots() if id(s.handle) not in dead]
             if node is not None:
                 candidates = [s for s in candidates if await self.node_of(s) == node]
             if candidates:
@@ -90,7 +91,9 @@ class ExecutorPool:
     async def _drive(
         self, run_id: str, pipeline: Any, inputs: dict[str, Any], node: str | None
     ) -> dict[str, Any]:
-        dead: set[str] = set()
+        # Handles, not ids: a restarted executor keeps its id under a new handle. After a
+        # node is lost, its actors fail fast before the supervisor has seen them die.
+        dead: set[int] = set()
         for _ in range(self._max_failovers + 1):
             slot = await self._choose(node, dead)
             self._in_flight[slot.id] = self._in_flight.get(slot.id, 0) + 1
@@ -99,7 +102,7 @@ class ExecutorPool:
                 # resumes it from its checkpoint if it had, returns it if it finished.
                 return dict(await slot.handle.run.remote(run_id, pipeline, inputs))
             except RayActorError as exc:
-                dead.add(slot.id)
+                dead.add(id(slot.handle))
                 self.failovers += 1
                 _log.warning(
                     "executor_died_mid_run",
