@@ -27,7 +27,7 @@ from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 from store.base import Keep, check_text, encode_optional
-from store.errors import AlreadyExists, StoreConfigError, StoreError
+from store.errors import AlreadyExists, NotFound, StoreConfigError, StoreError
 from store.models import (
     ApiKey,
     Event,
@@ -229,6 +229,7 @@ _JSON_COLUMNS = frozenset(
 R = TypeVar("R")
 Params = dict[str, Any]
 Row = dict[str, Any]  # both backends fetch rows as dicts (psycopg dict_row)
+Args = Sequence[Any] | dict[str, Any]  # statement parameters, by position or by name
 
 
 def insert(record_type: type[Any], *, mark: str = ":{}") -> str:
@@ -283,6 +284,21 @@ def new_session(session_id: str, user_id: str | None, meta: dict[str, Any], now:
             meta=meta, active_agent=None, turn_count=0,
         )
     )  # fmt: skip
+
+
+def new_turn(
+    session_id: str, turn_id: str, role: str, content: str, meta: dict[str, Any] | None
+) -> Turn:
+    """The turn ``append_turn`` stores, checked storable before the database is touched.
+
+    ``seq`` and ``created_at`` are placeholders the backend fills in when it writes.
+    """
+    turn = Turn(
+        session_id=session_id, seq=0, turn_id=turn_id, role=role, content=content,
+        meta=meta or {}, created_at=0.0,
+    )  # fmt: skip
+    to_row(turn)  # raises InvalidRequest now, not half-way through a transaction
+    return turn
 
 
 def session_update(
@@ -342,3 +358,13 @@ def api_key_exists(key: ApiKey, detail: str) -> AlreadyExists:
     return AlreadyExists(
         f"API key {key.name!r} clashes with a stored key ({detail})", kind="api_key", key=key.name
     )
+
+
+def session_not_found(session_id: str) -> NotFound:
+    """The error for updating a session that is not stored."""
+    return NotFound(f"no session {session_id!r}", kind="session", key=session_id)
+
+
+def run_not_found(run_id: str) -> NotFound:
+    """The error for updating a run that is not stored."""
+    return NotFound(f"no run {run_id!r}", kind="run", key=run_id)
