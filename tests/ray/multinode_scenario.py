@@ -42,7 +42,14 @@ def main() -> int:
     ray.init(
         address=cluster.address, namespace="elexirion", logging_level="ERROR", log_to_driver=False
     )
-    findings: dict[str, object] = {}
+    # The driver's view of the cluster can lag the nodes' registration: placement
+    # is computed from it, so wait until all three nodes are visible and alive.
+    deadline = time.monotonic() + 60
+    while sum(1 for n in ray.nodes() if n.get("Alive")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    findings: dict[str, object] = {
+        "alive_nodes_at_start": sum(1 for n in ray.nodes() if n.get("Alive"))
+    }
     db = Path(tempfile.mkdtemp()) / "elexirion.db"
     try:
         started = time.perf_counter()
