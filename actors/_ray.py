@@ -17,13 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 import ray
-from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, RayActorError
+from ray.exceptions import RayActorError
 
 __all__ = [
     "NAMESPACE",
     "ActorRef",
     "actor_name",
-    "is_actor_failure",
     "kill_named",
     "lookup",
     "node_id",
@@ -35,11 +34,6 @@ NAMESPACE = "elexirion"
 def actor_name(path: str) -> str:
     """The Ray actor name of a tree path: ``elexirion/sessions/shard-0``."""
     return f"{NAMESPACE}/{path}"
-
-
-def is_actor_failure(error: BaseException) -> bool:
-    """Whether ``error`` means "the actor is gone" (as opposed to an error it raised)."""
-    return isinstance(error, RayActorError | ActorDiedError | ActorUnavailableError)
 
 
 def lookup(path: str) -> Any | None:
@@ -120,8 +114,6 @@ class ActorRef:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
-            except GetTimeoutError:
-                raise
 
 
 class ActorMissing(LookupError):  # noqa: N818 - reads as the condition, like KeyError

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -183,12 +182,3 @@ def execute_on_cluster(
     executor, or on one on ``node`` (a node id); blocks until it finishes."""
     ref = ActorRef("executors", deadline_s=30.0)
     return dict(ref.call_sync("run", pipeline, inputs, run_id, node, timeout_s=timeout_s))
-
-
-def wait_for(predicate: Any, timeout_s: float = 30.0, interval_s: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return False

@@ -12,7 +12,6 @@ import logging
 import sys
 import threading
 from collections import Counter
-from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -97,7 +96,3 @@ class ProviderMetrics:
             {"event": e, "provider": p, "model": m, "code": c, "count": n}
             for (e, p, m, c), n in items
         ]
-
-    def as_mapping(self) -> Mapping[tuple[str, str, str, str], int]:
-        with self._lock:
-            return dict(self._counts)

@@ -24,7 +24,7 @@ from pipelines.providers.offline import OfflineProvider
 from pipelines.providers.resilient import DirectProvider, Resilience, ResilientProvider
 from supervision.retry import RetryPolicy
 
-__all__ = ["KEY_ENV", "ProviderRegistry", "Resolution", "canonical_name"]
+__all__ = ["DEFAULT_MODELS", "KEY_ENV", "ProviderRegistry", "Resolution", "canonical_name"]
 
 #: Environment variables that hold each real provider's key, in precedence order.
 KEY_ENV: Mapping[str, tuple[str, ...]] = {
@@ -34,6 +34,13 @@ KEY_ENV: Mapping[str, tuple[str, ...]] = {
 }
 
 _ALIASES = {"claude": "anthropic", "google": "gemini"}
+
+#: The model a provider gets when neither the step nor the configuration names one.
+DEFAULT_MODELS: Mapping[str, str] = {
+    "anthropic": "claude-sonnet-4-6",
+    "gemini": "gemini-2.5-flash",
+    "openai": "gpt-4o-mini",
+}
 
 ProviderFactory = Callable[[], Provider]
 

@@ -7,26 +7,22 @@ when their provider is first used, so ``elexirion run`` stays fast offline.
 
 from __future__ import annotations
 
+import importlib
 import random
 from collections.abc import Callable
+from typing import Any
 
 from pipelines.config import Settings
 from pipelines.providers.base import Provider
 from pipelines.providers.pricing import PriceTable
-from pipelines.providers.registry import ProviderRegistry
+from pipelines.providers.registry import DEFAULT_MODELS, ProviderRegistry
 from pipelines.providers.resilient import Resilience
 from supervision.breaker import BreakerConfig, BreakerRegistry
 from supervision.clock import Clock, SystemClock
 from supervision.ratelimit import RateLimit
 from supervision.retry import RetryPolicy
 
-__all__ = ["DEFAULT_MODELS", "build_registry", "build_resilience"]
-
-DEFAULT_MODELS = {
-    "anthropic": "claude-sonnet-4-6",
-    "gemini": "gemini-2.5-flash",
-    "openai": "gpt-4o-mini",
-}
+__all__ = ["build_registry", "build_resilience"]
 
 
 def build_resilience(
@@ -71,45 +67,30 @@ def build_resilience(
     return resilience
 
 
-def _factories(settings: Settings, prices: PriceTable) -> dict[str, Callable[[], Provider]]:
-    def anthropic() -> Provider:
-        from pipelines.providers.anthropic import AnthropicProvider
+#: (module, class) of each real provider, imported only when first used.
+_CLASSES = {
+    "anthropic": ("pipelines.providers.anthropic", "AnthropicProvider"),
+    "gemini": ("pipelines.providers.gemini", "GeminiProvider"),
+    "openai": ("pipelines.providers.openai", "OpenAIProvider"),
+}
 
-        conf = settings.anthropic
-        return AnthropicProvider(
-            api_key=settings.key("anthropic") or "",
+
+def _factory(name: str, settings: Settings, prices: PriceTable) -> Callable[[], Provider]:
+    def build() -> Provider:
+        module, cls = _CLASSES[name]
+        conf = settings.provider(name)
+        extra: dict[str, Any] = {"aliases": settings.model_aliases} if name == "anthropic" else {}
+        provider: Provider = getattr(importlib.import_module(module), cls)(
+            api_key=settings.key(name) or "",
             base_url=conf.base_url,
             timeout_s=conf.timeout_s,
             prices=prices,
-            aliases=settings.model_aliases,
-            default_model=conf.default_model or DEFAULT_MODELS["anthropic"],
+            default_model=conf.default_model or DEFAULT_MODELS[name],
+            **extra,
         )
+        return provider
 
-    def gemini() -> Provider:
-        from pipelines.providers.gemini import GeminiProvider
-
-        conf = settings.gemini
-        return GeminiProvider(
-            api_key=settings.key("gemini") or "",
-            base_url=conf.base_url,
-            timeout_s=conf.timeout_s,
-            prices=prices,
-            default_model=conf.default_model or DEFAULT_MODELS["gemini"],
-        )
-
-    def openai() -> Provider:
-        from pipelines.providers.openai import OpenAIProvider
-
-        conf = settings.openai
-        return OpenAIProvider(
-            api_key=settings.key("openai") or "",
-            base_url=conf.base_url,
-            timeout_s=conf.timeout_s,
-            prices=prices,
-            default_model=conf.default_model or DEFAULT_MODELS["openai"],
-        )
-
-    return {"anthropic": anthropic, "gemini": gemini, "openai": openai}
+    return build
 
 
 def build_registry(
@@ -123,7 +104,7 @@ def build_registry(
     prices = PriceTable.load(settings.prices_file) if settings.prices_file else PriceTable.load()
     configured = [name for name in ("anthropic", "gemini", "openai") if settings.key(name)]
     return ProviderRegistry(
-        factories=_factories(settings, prices),
+        factories={name: _factory(name, settings, prices) for name in _CLASSES},
         configured=configured,
         force=force,
         resilience=resilience or build_resilience(settings, clock=clock),

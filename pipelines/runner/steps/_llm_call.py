@@ -22,6 +22,7 @@ import jsonschema
 
 from pipelines.errors import ProviderError, RunError, ToolError
 from pipelines.providers.base import Completion, CompletionRequest, Message, ToolCall, ToolSpec
+from pipelines.providers.registry import DEFAULT_MODELS
 from supervision.retry import RetryPolicy, retry_call
 
 if TYPE_CHECKING:
@@ -57,12 +58,6 @@ _RESERVED = frozenset(
         "content",
     }
 )
-
-DEFAULT_MODELS: Mapping[str, str] = {
-    "anthropic": "claude-sonnet-4-6",
-    "gemini": "gemini-2.5-flash",
-    "openai": "gpt-4o-mini",
-}
 
 
 @dataclass(frozen=True, slots=True)
