@@ -25,3 +25,6 @@ class TreeConfig:
     period_s: float = 5.0
     spread_executors: bool = True
     telemetry_flush_s: float = 1.0
+    #: Directory the agents may read (and write after confirmation) when a request
+    #: names none; clients normally send their own.
+    workspace: str = "."

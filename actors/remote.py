@@ -68,12 +68,75 @@ class _Pool:
         return dict(await self._ref.call("run", pipeline, inputs, run_id))
 
 
+class _RemoteAgents:
+    """The agent directory over the ``agents/<name>`` actors (no retry: a dead agent
+    means the fallback agent answers, see :meth:`Assistant.dispatch`)."""
+
+    def __init__(self) -> None:
+        self._refs: dict[str, ActorRef] = {}
+
+    async def handle(self, agent: str, request: Any) -> Any:
+        ref = self._refs.setdefault(agent, ActorRef(f"agents/{agent}", deadline_s=5.0))
+        return await ref.call("handle", request, retry=False)
+
+
+class _RemoteRouter:
+    def __init__(self) -> None:
+        self._ref = ActorRef("agents/router", deadline_s=10.0)
+
+    async def classify_request(self, text: str, context: dict[str, Any] | None = None) -> Any:
+        return await self._ref.call("classify_request", text, context)
+
+
 class _SessionShardActor(Supervised):
-    def __init__(self, path: str, shard_id: int, capacity: int) -> None:
+    def __init__(self, path: str, shard_id: int, capacity: int, workspace: str = ".") -> None:
+        from actors.agents.assistant import Assistant
         from actors.sessions import SessionShard
 
         self._init_supervised(path)
         self._shard = SessionShard(shard_id, StoreClient(), _Pool(), capacity=capacity)
+        self._assistant = Assistant(
+            sessions=self._shard,
+            router=_RemoteRouter(),
+            agents=_RemoteAgents(),
+            store=StoreClient(),
+            workspace=workspace,
+            record=record_event,
+        )
+
+    async def handle_request(
+        self,
+        message: str,
+        session_id: str | None = None,
+        turn_id: str | None = None,
+        user_id: str | None = None,
+        workspace: str | None = None,
+    ) -> dict[str, Any]:
+        """One agent turn (idempotent by ``turn_id``)."""
+        return await self._assistant.handle_request(
+            message, session_id, user_id=user_id, turn_id=turn_id, workspace=workspace
+        )
+
+    async def execute_workflow(
+        self,
+        message: str,
+        session_id: str | None = None,
+        builtin: str | None = None,
+        user_id: str | None = None,
+        workspace: str | None = None,
+    ) -> dict[str, Any]:
+        return await self._assistant.execute_workflow(
+            message, session_id, builtin=builtin, user_id=user_id, workspace=workspace
+        )
+
+    async def rate_response(
+        self, session_id: str, response_id: str, rating: int, feedback: str = ""
+    ) -> dict[str, Any]:
+        return await self._assistant.rate_response(session_id, response_id, rating, feedback)
+
+    async def start_session(self, session_id: str, user_id: str | None = None) -> str:
+        await self._shard.state(session_id, user_id)
+        return session_id
 
     async def chat(
         self,
@@ -146,6 +209,40 @@ def _registry() -> Any:
     return build_registry(settings, resilience=resilience)
 
 
+class _RouterActor(Supervised):
+    """The router: the local classifier, the LLM when unsure, agent choice from telemetry."""
+
+    def __init__(self, path: str) -> None:
+        from actors.agents.local import make_router
+
+        self._init_supervised(path)
+        self._telemetry = ActorRef("telemetry", deadline_s=2.0)
+        self._router = make_router(_Pool(), history=self._history)
+
+    async def _history(self) -> dict[tuple[str, str], float]:
+        try:
+            rates = await self._telemetry.call("agent_success", retry=False)
+        except Exception:  # noqa: BLE001 - no telemetry: the neutral prior applies
+            return {}
+        return {tuple(key.split("|", 1)): rate for key, rate in rates.items()}  # type: ignore[misc]
+
+    async def classify_request(self, text: str, context: dict[str, Any] | None = None) -> Any:
+        return await self._router.classify_request(text, context)
+
+
+class _AgentActor(Supervised):
+    """One specialised agent (its logic: :mod:`actors.agents`)."""
+
+    def __init__(self, path: str, name: str) -> None:
+        from actors.agents.local import make_agents
+
+        self._init_supervised(path)
+        self._agent = make_agents(_Pool())[name]
+
+    async def handle(self, request: Any) -> Any:
+        return await self._agent.handle(request)
+
+
 class _HealthActor(Supervised):
     """Stub until the observability issue: reports which parts of the tree answer."""
 
@@ -177,6 +274,8 @@ def actor_class(kind: str) -> Any:
             "shard": _SessionShardActor,
             "executor": _ExecutorActor,
             "health": _HealthActor,
+            "router": _RouterActor,
+            "agent": _AgentActor,
         }
         for name, cls in plain.items():
             _KINDS[name] = ray.remote(**options)(_named(cls))
@@ -192,6 +291,8 @@ _CLASS_NAMES = {
     "_SessionShardActor": "SessionShard",
     "_ExecutorActor": "PipelineExecutor",
     "_HealthActor": "HealthMonitor",
+    "_RouterActor": "Router",
+    "_AgentActor": "Agent",
 }
 
 
@@ -228,7 +329,7 @@ def tree_children(config: TreeConfig) -> list[ChildDef]:
             f"shard-{i}",
             f"sessions/shard-{i}",
             "shard",
-            (f"sessions/shard-{i}", i, config.shard_capacity),
+            (f"sessions/shard-{i}", i, config.shard_capacity, config.workspace),
             options=ON_HEAD,
         )
         for i in range(config.shards)
@@ -272,5 +373,26 @@ def tree_children(config: TreeConfig) -> list[ChildDef]:
             shutdown_timeout_s=30.0,
             options=ON_HEAD,
         ),
+        ChildDef(
+            "agents",
+            "agents",
+            "supervisor",
+            ("agents", _agents(), "rest_for_one", config.max_restarts, config.period_s),
+            type="supervisor",
+            options=ON_HEAD,
+        ),
         ChildDef("health", "health", "health", ("health",), options=ON_HEAD),
+    ]
+
+
+def _agents() -> list[ChildDef]:
+    """The router first (rest_for_one: a router restart restarts the agents after it)."""
+    from actors.agents.models import AGENTS
+
+    return [
+        ChildDef("router", "agents/router", "router", ("agents/router",), options=ON_HEAD),
+        *(
+            ChildDef(name, f"agents/{name}", "agent", (f"agents/{name}", name), options=ON_HEAD)
+            for name in AGENTS
+        ),
     ]

@@ -41,6 +41,9 @@ class Runs(Protocol):
 class _Hot:
     turns: list[dict[str, Any]] = field(default_factory=list)
     loaded_at: float = field(default_factory=time.time)
+    context: dict[str, Any] = field(default_factory=dict)
+    user_id: str | None = None
+    active_agent: str | None = None
 
 
 class SessionShard:
@@ -62,10 +65,15 @@ class SessionShard:
         if hot is not None:
             self._hot.move_to_end(session_id)
             return hot
-        await self._store.create_session(session_id, user_id=user_id)
+        session = await self._store.create_session(session_id, user_id=user_id)
         turns = await self._store.turns(session_id, last=HISTORY_TURNS)
         self.loads += 1
-        hot = _Hot([_turn_dict(t) for t in turns])
+        hot = _Hot(
+            [_turn_dict(t) for t in turns],
+            context=dict(session.context),
+            user_id=session.user_id,
+            active_agent=session.active_agent,
+        )
         self._hot[session_id] = hot
         while len(self._hot) > self._capacity:
             self._hot.popitem(last=False)
@@ -93,6 +101,31 @@ class SessionShard:
             hot.turns.append(turn)
             del hot.turns[:-HISTORY_TURNS]
         return turn
+
+    async def state(self, session_id: str, user_id: str | None = None) -> dict[str, Any]:
+        """The session's hot state: ``context``, recent ``turns``, ``user_id``, ``active_agent``."""
+        hot = await self._session(session_id, user_id)
+        return {
+            "context": dict(hot.context),
+            "turns": list(hot.turns),
+            "user_id": hot.user_id,
+            "active_agent": hot.active_agent,
+        }
+
+    async def update_context(
+        self, session_id: str, update: dict[str, Any], *, active_agent: str | None = None
+    ) -> dict[str, Any]:
+        """Merge ``update`` into the session's context (a ``None`` value removes the key)
+        and write it through to the store; returns the new context once durable."""
+        hot = await self._session(session_id)
+        context = {**hot.context, **update}
+        context = {k: v for k, v in context.items() if v is not None}
+        await self._store.update_session(
+            session_id, context=context, active_agent=active_agent or hot.active_agent
+        )
+        hot.context = context
+        hot.active_agent = active_agent or hot.active_agent
+        return dict(context)
 
     async def history(self, session_id: str, last: int | None = None) -> list[dict[str, Any]]:
         if last is not None and last > HISTORY_TURNS:

@@ -37,6 +37,7 @@ class TelemetryActorImpl(Supervised):
         self._pending: list[dict[str, Any]] = []
         self._counts: Counter[tuple[str, str]] = Counter()
         self._latencies: dict[str, list[float]] = defaultdict(list)
+        self._agent_outcomes: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         self._events_total = metrics.Counter(
             "elexirion_events_total",
             "Telemetry events by kind and outcome",
@@ -71,7 +72,15 @@ class TelemetryActorImpl(Supervised):
                 del bucket[:-5000]
             if isinstance(event.get("cost_usd"), int | float) and event["cost_usd"]:
                 self._cost.inc(float(event["cost_usd"]), tags={"kind": kind})
+            if kind == "agent" and event.get("agent") and event.get("type"):
+                counts = self._agent_outcomes[f"{event['agent']}|{event['type']}"]
+                counts[0] += outcome == "ok"
+                counts[1] += 1
             self._pending.append({**event, "at": event.get("at", time.time())})
+
+    async def agent_success(self) -> dict[str, float]:
+        """Success rate per ``"agent|type"`` since this actor started (router input)."""
+        return {key: ok / total for key, (ok, total) in self._agent_outcomes.items() if total}
 
     async def snapshot(self) -> dict[str, Any]:
         summary: dict[str, Any] = {

@@ -115,7 +115,11 @@ def up(
         info = connect(address)
         start_tree(
             TreeConfig(
-                store_url=url, shards=shards, executors=executors, provider_env=provider_env()
+                store_url=url,
+                shards=shards,
+                executors=executors,
+                provider_env=provider_env(),
+                workspace=str(Path.cwd()),
             )
         )
     except Exception as exc:  # noqa: BLE001 - show what failed, in one line

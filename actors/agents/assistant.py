@@ -1,0 +1,365 @@
+"""A chat turn from end to end: :class:`Assistant`, the one entry point of the agents.
+
+``handle_request(text, session_id)``: load the session (context, recent turns),
+write the user turn through, classify (router), pick the agent, dispatch with a
+timeout, fall back to the ``general`` agent if the chosen one crashes or times
+out, merge the context update, write context and assistant turn through, record
+telemetry. The response id is the turn id, and every run id derives from it, so
+re-sending a turn after a crash returns the stored answer (or resumes its run)
+instead of paying twice.
+
+It is plain Python over five collaborators: the session shard (state, durable
+turns), a router, an agent directory, the store (feedback, preferences) and a
+telemetry sink. The tree wires them to actors; :mod:`actors.agents.local`
+wires them in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from actors.agents.backend import ProgressCallback
+from actors.agents.base import AgentInputError
+from actors.agents.models import (
+    AgentRequest,
+    AgentResponse,
+    Classification,
+    Plan,
+)
+from pipelines.errors import ConfigError
+from pipelines.observability import get_logger
+
+__all__ = ["MAX_MESSAGE_CHARS", "AgentDirectory", "Assistant"]
+
+_log = get_logger("agents")
+MAX_MESSAGE_CHARS = 20_000
+HISTORY_FOR_PROMPT = 6
+FALLBACK_AGENT = "general"
+_RUN_PLAN = re.compile(r"^\s*(run|execute|do|carry out)\s+(the|this)\s+plan\b", re.IGNORECASE)
+
+
+class AgentDirectory(Protocol):
+    async def handle(self, agent: str, request: AgentRequest) -> AgentResponse: ...
+
+
+class RouterLike(Protocol):
+    async def classify_request(
+        self, text: str, context: dict[str, Any] | None = None
+    ) -> Classification: ...
+
+
+class Sessions(Protocol):
+    async def state(self, session_id: str, user_id: str | None = None) -> dict[str, Any]: ...
+
+    async def append(
+        self,
+        session_id: str,
+        role: str,
+        content: str,
+        *,
+        turn_id: str,
+        meta: dict[str, Any] | None = None,
+        user_id: str | None = None,
+    ) -> dict[str, Any]: ...
+
+    async def update_context(
+        self, session_id: str, update: dict[str, Any], *, active_agent: str | None = None
+    ) -> dict[str, Any]: ...
+
+
+Record = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def _no_record(event: dict[str, Any]) -> None:
+    del event
+
+
+class Assistant:
+    """Sessions + router + agents: ``handle_request``, workflows, feedback."""
+
+    def __init__(
+        self,
+        *,
+        sessions: Sessions,
+        router: RouterLike,
+        agents: AgentDirectory,
+        store: Any,
+        workspace: str,
+        record: Record = _no_record,
+        agent_timeout_s: float = 30.0,
+        workflow_timeout_s: float = 600.0,
+    ) -> None:
+        self._sessions = sessions
+        self._router = router
+        self._agents = agents
+        self._store = store
+        self.workspace = workspace
+        self._record = record
+        self.agent_timeout_s = agent_timeout_s
+        self.workflow_timeout_s = workflow_timeout_s
+        self._preferences: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    # ------------------------------------------------------------------ turns
+
+    async def start_session(self, user_id: str | None = None) -> str:
+        session_id = uuid.uuid4().hex
+        await self._sessions.state(session_id, user_id)
+        return session_id
+
+    async def handle_request(
+        self,
+        text: str,
+        session_id: str | None = None,
+        *,
+        user_id: str | None = None,
+        turn_id: str | None = None,
+        workspace: str | None = None,
+        on_event: ProgressCallback | None = None,
+    ) -> dict[str, Any]:
+        """One chat turn; returns the response as a dict plus ``session_id``."""
+        text = _check_message(text)
+        started = time.perf_counter()
+        emit = on_event or (lambda event: None)
+        session_id = session_id or uuid.uuid4().hex
+        turn_id = turn_id or uuid.uuid4().hex
+        state = await self._sessions.state(session_id, user_id)
+        done = _stored_answer(state["turns"], turn_id)
+        if done is not None:
+            return {**done, "session_id": session_id}
+        user_id = user_id or state.get("user_id")
+        context = state["context"]
+        await self._sessions.append(
+            session_id, "user", text, turn_id=f"{turn_id}:user", user_id=user_id
+        )
+        request = AgentRequest(
+            text=text,
+            session_id=session_id,
+            user_id=user_id,
+            context=context,
+            history=_render_history(state["turns"]),
+            workspace=workspace or self.workspace,
+            preferences=await self._preferences_for(user_id, session_id),
+            response_id=turn_id,
+        )
+        emit({"event": "routing"})
+        if context.get("plan") and _RUN_PLAN.match(text):
+            plan = Plan.model_validate(context["plan"])
+            routing = Classification(
+                type="planning", confidence=1.0, agent="planning", source="context"
+            )
+            emit({"event": "routed", "agent": "workflow", "type": "planning", "confidence": 1.0})
+            response: AgentResponse = await self._workflows().run_plan(plan, request)
+        else:
+            routing = await self._router.classify_request(text, context)
+            emit({"event": "routed", **routing.model_dump(include={"agent", "type", "confidence"})})
+            response = await self.dispatch(
+                routing.agent, request.model_copy(update={"type": routing.type})
+            )
+        response = response.model_copy(
+            update={
+                "routing": routing,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            }
+        )
+        return await self._finish(session_id, turn_id, response, emit)
+
+    async def _finish(
+        self, session_id: str, turn_id: str, response: AgentResponse, emit: ProgressCallback
+    ) -> dict[str, Any]:
+        update = dict(response.context_update)
+        update["runs"] = [
+            *((await self._sessions.state(session_id))["context"].get("runs") or [])[-19:],
+            {
+                "response_id": response.response_id,
+                "agent": response.agent,
+                "pipeline": response.pipeline_used,
+                "type": response.type,
+            },
+        ]
+        await self._sessions.update_context(session_id, update, active_agent=response.agent)
+        body = response.model_dump(mode="json", exclude={"context_update"})
+        await self._sessions.append(
+            session_id,
+            "assistant",
+            response.summary,
+            turn_id=f"{turn_id}:assistant",
+            meta={"response": body, "agent": response.agent, "type": response.type},
+        )
+        await self._record(
+            {
+                "kind": "agent",
+                "agent": response.fallback_from or response.agent,
+                "type": response.routing.type if response.routing else response.type,
+                "outcome": "fallback" if response.fallback_from else "ok",
+                "latency_ms": response.latency_ms,
+                "cost_usd": response.cost_usd,
+                "pipeline": response.pipeline_used,
+            }
+        )
+        emit({"event": "done", "response_id": response.response_id})
+        return {**body, "session_id": session_id}
+
+    # --------------------------------------------------------------- dispatch
+
+    async def dispatch(self, agent: str, request: AgentRequest) -> AgentResponse:
+        """``agent`` handles ``request``; on a crash or a timeout the fallback agent does,
+        and the response says so. A user error becomes an ``error`` answer naming it."""
+        try:
+            return await asyncio.wait_for(
+                self._agents.handle(agent, request), timeout=self.agent_timeout_s
+            )
+        except ConfigError as exc:
+            return _error_response(agent, request, str(exc))
+        except Exception as exc:
+            if agent == FALLBACK_AGENT:
+                raise
+            reason = (
+                f"timed out after {self.agent_timeout_s:g} s"
+                if isinstance(exc, TimeoutError)
+                else f"failed ({type(exc).__name__})"
+            )
+            _log.warning("agent_fallback", agent=agent, reason=reason, error=str(exc)[:300])
+        fallback = await asyncio.wait_for(
+            self._agents.handle(FALLBACK_AGENT, request), timeout=self.agent_timeout_s
+        )
+        return fallback.model_copy(
+            update={
+                "fallback_from": agent,
+                "fallback_reason": f"the {agent} agent {reason}; the {FALLBACK_AGENT} "
+                "agent answered instead",
+                "summary": f"(The {agent} agent {reason}, so the general agent answered.) "
+                + fallback.summary,
+            }
+        )
+
+    # -------------------------------------------------------------- workflows
+
+    def _workflows(self) -> Any:
+        from actors.agents.workflow import WorkflowEngine
+
+        async def plan(request: AgentRequest) -> Plan:
+            response = await self._agents.handle("planning", request)
+            return Plan.model_validate(response.details["plan"])
+
+        return WorkflowEngine(self.dispatch, plan)
+
+    async def execute_workflow(
+        self,
+        text: str,
+        session_id: str | None = None,
+        *,
+        builtin: str | None = None,
+        user_id: str | None = None,
+        workspace: str | None = None,
+    ) -> dict[str, Any]:
+        """Plan ``text`` (or take the built-in workflow ``builtin``) and run the graph;
+        recorded in the session as one turn whose answer is the workflow response."""
+        text = _check_message(text)
+        session_id = session_id or uuid.uuid4().hex
+        turn_id = uuid.uuid4().hex
+        state = await self._sessions.state(session_id, user_id)
+        await self._sessions.append(
+            session_id, "user", text, turn_id=f"{turn_id}:user", user_id=user_id
+        )
+        request = AgentRequest(
+            text=text,
+            type="planning",
+            session_id=session_id,
+            user_id=user_id or state.get("user_id"),
+            context=state["context"],
+            workspace=workspace or self.workspace,
+            response_id=turn_id,
+        )
+        engine = self._workflows()
+        run = engine.run_builtin(builtin, request) if builtin else engine.execute_workflow(request)
+        response = await asyncio.wait_for(run, timeout=self.workflow_timeout_s)
+        return await self._finish(session_id, turn_id, response, lambda event: None)
+
+    solve_complex_problem = execute_workflow
+
+    # --------------------------------------------------------------- feedback
+
+    async def rate_response(
+        self,
+        session_id: str,
+        response_id: str,
+        rating: int,
+        feedback: str = "",
+        *,
+        user_id: str | None = None,
+    ) -> dict[str, Any]:
+        from actors.agents.feedback import rate_response
+
+        state = await self._sessions.state(session_id)
+        user_id = user_id or state.get("user_id")
+        result = await rate_response(
+            self._store, session_id, response_id, rating, feedback, user_id=user_id
+        )
+        self._preferences.pop(_prefs_key(user_id, session_id), None)
+        return dict(result)
+
+    async def _preferences_for(self, user_id: str | None, session_id: str) -> dict[str, Any]:
+        """Learned preferences (cached for a minute), with the prompt ``hint``."""
+        from actors.agents.feedback import preferences_for
+
+        key = _prefs_key(user_id, session_id)
+        cached = self._preferences.get(key)
+        if cached and time.monotonic() - cached[0] < 60.0:
+            return cached[1]
+        prefs = await preferences_for(self._store, user_id=user_id, session_id=session_id)
+        value = {**_as_dict(prefs), "hint": prefs.prompt_hint()}
+        self._preferences[key] = (time.monotonic(), value)
+        return value
+
+
+def _prefs_key(user_id: str | None, session_id: str) -> str:
+    return f"user:{user_id}" if user_id else f"session:{session_id}"
+
+
+def _as_dict(prefs: Any) -> dict[str, Any]:
+    if hasattr(prefs, "model_dump"):
+        return dict(prefs.model_dump())
+    from dataclasses import asdict
+
+    return asdict(prefs)
+
+
+def _check_message(text: Any) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise AgentInputError("message: must be a non-empty string")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise AgentInputError(
+            f"message: {len(text)} characters, more than the {MAX_MESSAGE_CHARS} allowed"
+        )
+    return text.strip()
+
+
+def _stored_answer(turns: list[dict[str, Any]], turn_id: str) -> dict[str, Any] | None:
+    for turn in turns:
+        if turn["turn_id"] == f"{turn_id}:assistant" and "response" in turn.get("meta", {}):
+            return dict(turn["meta"]["response"])
+    return None
+
+
+def _render_history(turns: list[dict[str, Any]]) -> str:
+    lines = []
+    for turn in turns[-HISTORY_FOR_PROMPT:]:
+        content = str(turn["content"])
+        lines.append(f"{turn['role']}: {content[:500]}{'…' if len(content) > 500 else ''}")
+    return "\n".join(lines)
+
+
+def _error_response(agent: str, request: AgentRequest, message: str) -> AgentResponse:
+    return AgentResponse(
+        type="error",
+        agent=agent,
+        summary=f"I could not do that: {message}",
+        confidence=1.0,
+        response_id=request.response_id,
+        details={"error": {"code": "invalid_request", "message": message}},
+    )
