@@ -34,9 +34,12 @@ def pipeline_yaml(pipeline: str | dict[str, Any]) -> tuple[str, str]:
     """(source name, YAML text) of a library name or ``{"yaml": text, "source": name}``."""
     if isinstance(pipeline, dict):
         return str(pipeline.get("source", "<submitted>")), str(pipeline["yaml"])
-    path = LIBRARY / f"{pipeline}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"no pipeline {pipeline!r} in the library ({LIBRARY})")
+    from pipelines.dna import find_pipeline, library_dirs
+
+    path = find_pipeline(pipeline)
+    if path is None:
+        searched = ", ".join(str(d) for d in library_dirs())
+        raise ConfigError(f"no pipeline {pipeline!r} in the library ({searched})")
     return str(path), path.read_text(encoding="utf-8")
 
 

@@ -69,10 +69,11 @@ class AnalysisAgent(AgentBase):
         review = outcome.data("review")
         found = findings_from(tool.get("findings"))
         known = {(f.file, f.line) for f in found}
-        found += [
+        root = Path(request.workspace)
+        found += [  # the model's own findings, when they cite a real file and line
             f
             for f in findings_from(review.get("findings"))
-            if f.file and f.line and (f.file, f.line) not in known
+            if f.file and f.line and (f.file, f.line) not in known and (root / f.file).is_file()
         ]
         found = _sorted(found)
         counts = {s: sum(f.severity == s for f in found) for s in ("error", "warning", "info")}

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-class AgentInputError(ConfigError):
+class AgentInputError(ConfigError, ValueError):
     """A request an agent cannot serve as asked (names what was wrong)."""
 
 

@@ -21,23 +21,14 @@ from actors.agents.analysis import proposed_change, require_path
 from actors.agents.base import AgentBase, AgentInputError, findings_from, mentioned_paths
 from actors.agents.models import AgentRequest, AgentResponse, Finding
 from actors.agents.patches import FileDiff, PatchError, apply_changes
+from actors.agents.router import is_confirmation
 
-__all__ = ["CodeAgent", "TestingAgent", "is_confirmation"]
+__all__ = ["CodeAgent", "TestingAgent"]
 
-_CONFIRM = re.compile(
-    r"^\s*(yes|y|ok|okay|sure|confirm(ed)?|go ahead|do it|please do|"
-    r"apply(\s+(it|them|this|that|the\s+\w+(\s+\w+)?))?)\b",
-    re.IGNORECASE,
-)
 _DISCARD = re.compile(r"^\s*(no|nope|discard|cancel|reject|drop|don'?t apply)\b", re.IGNORECASE)
 _RUN = re.compile(r"\b(run|execute|and check|verify|make sure they pass)\b", re.IGNORECASE)
 MAX_FILE_CHARS = 20_000
 TEST_TIMEOUT_S = 120.0
-
-
-def is_confirmation(text: str) -> bool:
-    """True for a short yes/apply answer (what confirms a pending change)."""
-    return len(text.split()) <= 8 and bool(_CONFIRM.match(text))
 
 
 class CodeAgent(AgentBase):

@@ -23,12 +23,14 @@ _CLAUSE_SPLIT = re.compile(
     r",?\s+finally\s*,?\s*|\s*\d+[.)]\s+)",
     re.IGNORECASE,
 )
+_LEAD_IN = re.compile(r"^\s*(?:[\w' ]{1,40}?):\s+(?=\S)")
 _WORKFLOW_AGENTS = tuple(t for t in REQUEST_TYPES if t != "planning")
 
 
 def clause_plan(text: str, classify: Callable[[str], str]) -> Plan:
     """A sequential plan from the request's clauses ("analyse X, then refactor, then test")."""
-    clauses = [c.strip(" ,.") for c in _CLAUSE_SPLIT.split(text) if c and len(c.split()) >= 2]
+    body = _LEAD_IN.sub("", text, count=1)  # "break this down: ..." -> "..."
+    clauses = [c.strip(" ,.") for c in _CLAUSE_SPLIT.split(body) if c and len(c.split()) >= 2]
     if len(clauses) <= 1:
         kind = classify(text)
         chain = {

@@ -1,0 +1,76 @@
+"""The agents subtree in the running tree: turns through shards, router and agent
+actors; an agent killed mid-request answers through the fallback agent and restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors._ray import lookup
+from pipelines.providers.fakes import FaultPlan
+from tests.ray.test_faults import _restarts, sigkill
+
+pytestmark = pytest.mark.ray
+
+REPO = Path(__file__).resolve().parents[2]
+APP = "examples/sample_project/app.py"
+
+
+def backend(tree: dict[str, Any]) -> Any:
+    from actors.agents.tree import TreeBackend
+
+    return TreeBackend(tree["config"].shards, workspace=str(REPO))
+
+
+def test_agents_subtree_is_supervised(tree: dict[str, Any]) -> None:
+    from actors.status import status_rows
+
+    paths = {r["path"]: r for r in status_rows() or []}
+    for name in ("router", "analysis", "refactoring", "testing", "planning", "code", "general"):
+        assert paths[f"agents/{name}"]["state"] == "running", name
+    assert paths["agents/deployment"]["class"] == "Agent"
+
+
+async def test_analysis_then_refactoring_through_the_tree(
+    tree: dict[str, Any], fake_plan: Any
+) -> None:
+    """Context lives in the shard (and the store): the second turn reaches the
+    refactoring agent with the first turn's findings."""
+    chat = backend(tree)
+    first = await chat.chat(None, f"analyze the code in {APP}")
+    assert first["agent"] == "analysis", first
+    lines = {f["line"] for f in first["findings"] if f["file"] == APP}
+    assert {4, 28, 43, 49, 58, 61, 63} <= lines
+    second = await chat.chat(first["session_id"], "now refactor it based on that analysis")
+    assert second["agent"] == "refactoring" and second["suggestion"] is None
+    assert {f["line"] for f in second["findings"]} >= {28, 43, 58}
+    summaries = await chat.sessions()
+    assert first["session_id"] in {s["id"] for s in summaries}
+
+
+async def test_killed_agent_falls_back_and_restarts(tree: dict[str, Any], fake_plan: Any) -> None:
+    """SIGKILL the analysis agent while its LLM call is in flight: the caller gets the
+    general agent's answer saying so, and the supervisor restarts the analysis agent."""
+    fake_plan.state.set_plan(FaultPlan(latency_ms=1500))
+    before = _restarts("agents/analysis")
+    chat = backend(tree)
+    seen = fake_plan.state.request_count
+    turn = asyncio.create_task(chat.chat(None, f"analyze the code in {APP}"))
+    deadline = time.monotonic() + 30
+    while fake_plan.state.request_count == seen:  # the review step reached the provider
+        assert time.monotonic() < deadline, "the analysis never called the provider"
+        await asyncio.sleep(0.02)
+    await asyncio.to_thread(sigkill, "agents/analysis")
+    answer = await asyncio.wait_for(turn, timeout=60)
+    assert answer["agent"] == "general" and answer["fallback_from"] == "analysis"
+    assert "failed" in answer["fallback_reason"]
+    while _restarts("agents/analysis") != before + 1 or lookup("agents/analysis") is None:
+        assert time.monotonic() < deadline + 30, "the analysis agent was not restarted"
+        await asyncio.sleep(0.05)
+    fake_plan.state.set_plan(FaultPlan())
+    again = await chat.chat(answer["session_id"], f"analyze the code in {APP}")
+    assert again["agent"] == "analysis" and again["fallback_from"] is None
