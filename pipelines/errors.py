@@ -11,7 +11,8 @@ exception pickles with its fields intact (it may cross an actor boundary).
     │   ├── TemplateError      unresolved or malformed ``{{...}}`` reference
     │   ├── ConditionError     malformed or unevaluable condition expression
     │   ├── SandboxError       a path escapes the workspace
-    │   └── NestingError       circular nested pipeline, depth or size overrun
+    │   ├── NestingError       circular nested pipeline, depth or size overrun
+    │   └── GenesisError       no valid pipeline after the last repair round
     └── RunError               runtime failure; ``code``, ``retryable``
         ├── StepFailed         a step failed; names the step and its type
         ├── StepTimeout        a step exceeded its ``timeout_s``
@@ -30,6 +31,7 @@ from typing import Any
 __all__ = [
     "ConditionError",
     "ConfigError",
+    "GenesisError",
     "NestingError",
     "PipelineError",
     "ProviderError",
@@ -162,6 +164,24 @@ class SandboxError(ConfigError):
 
 class NestingError(ConfigError):
     """A nested pipeline is circular or overruns ``max_depth``/``max_total_steps``."""
+
+
+class GenesisError(ConfigError):
+    """Genesis could not produce a valid pipeline; ``errors`` are the last round's problems.
+
+    ``rounds`` counts the drafts made. The message lists every error, so the
+    person reading it sees what the model kept getting wrong.
+    """
+
+    def __init__(self, message: str, *, rounds: int = 0, errors: list[str] | None = None) -> None:
+        self.detail = message
+        self.rounds = rounds
+        self.errors = list(errors or [])
+        listed = "".join(f"\n  - {e}" for e in self.errors)
+        super().__init__(f"{message}; last errors:{listed}" if self.errors else message)
+
+    def _fields(self) -> dict[str, Any]:
+        return {"message": self.detail, "rounds": self.rounds, "errors": self.errors}
 
 
 # ------------------------------------------------------------------ runtime errors

@@ -17,6 +17,7 @@ import typer
 
 from pipelines.errors import ConfigError, RunError
 from serve._render import console_error, print_run
+from serve.cli_pipelines import register as register_pipeline_commands
 from serve.cli_tree import register as register_tree_commands
 
 __all__ = ["app", "main"]
@@ -256,6 +257,7 @@ def _cluster_run(file: str, pairs: list[str], *, address: str | None, as_json: b
 
 
 register_tree_commands(app)
+register_pipeline_commands(app)
 
 
 def main() -> None:
