@@ -17,6 +17,7 @@ import typer
 
 from pipelines.errors import ConfigError, RunError
 from serve._render import console_error, print_run
+from serve.cli_chat import register as register_chat_command
 from serve.cli_pipelines import register as register_pipeline_commands
 from serve.cli_tree import register as register_tree_commands
 
@@ -38,8 +39,9 @@ def _pipeline_path(name: str) -> Path:
     path = Path(name)
     if path.exists() or path.suffix in (".yaml", ".yml"):
         return path
-    candidate = LIBRARY / f"{name}.yaml"
-    return candidate if candidate.exists() else path
+    from pipelines.dna import find_pipeline
+
+    return find_pipeline(name) or path
 
 
 def _parse_inputs(pairs: list[str]) -> dict[str, str]:
@@ -258,6 +260,7 @@ def _cluster_run(file: str, pairs: list[str], *, address: str | None, as_json: b
 
 register_tree_commands(app)
 register_pipeline_commands(app)
+register_chat_command(app)
 
 
 def main() -> None:
