@@ -223,7 +223,13 @@ class Assistant:
                 if isinstance(exc, TimeoutError)
                 else f"failed ({type(exc).__name__})"
             )
-            _log.warning("agent_fallback", agent=agent, reason=reason, error=str(exc)[:300])
+            cause = getattr(exc, "cause", None) or exc  # a RayTaskError wraps the real one
+            _log.warning(
+                "agent_fallback",
+                agent=agent,
+                reason=reason,
+                error=f"{type(cause).__name__}: {str(cause)[:500]}",
+            )
         fallback = await asyncio.wait_for(
             self._agents.handle(FALLBACK_AGENT, request), timeout=self.agent_timeout_s
         )

@@ -31,7 +31,7 @@ def test_agents_subtree_is_supervised(tree: dict[str, Any]) -> None:
 
     paths = {r["path"]: r for r in status_rows() or []}
     for name in ("router", "analysis", "refactoring", "testing", "planning", "code", "general"):
-        assert paths[f"agents/{name}"]["state"] == "running", name
+        assert paths[f"agents/{name}"]["state"] == "alive", name
     assert paths["agents/deployment"]["class"] == "Agent"
 
 

@@ -200,8 +200,11 @@ def _forced_tool(body: Mapping[str, Any]) -> dict[str, Any] | None:
     choice = body.get("tool_choice") or {}
     if choice.get("type") == "tool":
         return next((t for t in tools if t.get("name") == choice.get("name")), None)
-    if choice.get("type") == "any" and len(tools) == 1:
-        return tools[0]
+    if choice.get("type") == "any" and tools:
+        # A model that must call a tool and may answer directly does: it picks the
+        # structured answer when offered (our provider names it structured_output).
+        named = next((t for t in tools if t.get("name") == "structured_output"), None)
+        return named or (tools[0] if len(tools) == 1 else None)
     return None
 
 

@@ -20,6 +20,7 @@ from pipelines.runner import Checkpoint, RunResult
 EXCEPTIONS = [
     errors.PipelineError("root"),
     errors.ConfigError("bad config"),
+    errors.GenesisError("no valid pipeline", rounds=4, errors=["a.yaml:3: bad"]),
     errors.SpecError("bad key", file="p.yaml", line=3, step="s", key="k"),
     errors.TemplateError("unresolved", expression="steps.a.b", step="s"),
     errors.ConditionError("syntax", expression="1 >", position=2),

@@ -198,3 +198,61 @@ async def test_context_survives_a_new_process(tmp_path: Path, workspace: Path) -
     assert second["agent"] == "refactoring" and len(second["findings"]) >= len(PLANTED)
     assert sessions[0]["id"] == first["session_id"] and sessions[0]["turn_count"] == 4
     assert sessions[0]["active_agent"] == "refactoring"
+
+
+async def test_feedback_shapes_later_prompts(tmp_path: Path, workspace: Path) -> None:
+    """A rating is stored with a training record; the preference it teaches ("too
+    long" → concise) appears in the next turn's prompt."""
+    prompts: list[str] = []
+    backend = fake_backend(tmp_path, workspace, FakeProvider(json_responder(prompts)))
+    try:
+        first = await backend.chat(None, "analyze the code in examples/sample_project/app.py")
+        sid = first["session_id"]
+        rated = await backend.rate(sid, first["response_id"], 3, "way too long, keep it shorter")
+        assert rated["preferences"]["verbosity"] == "concise"
+        assert rated["preferences"]["language"] == "python"
+        prompts.clear()
+        await backend.chat(sid, "analyze the code in examples/sample_project/utils.py")
+        store = backend._store
+        records = await store.training_records()
+        feedback = await store.feedback(session_id=sid)
+        with pytest.raises(LookupError):
+            await backend.rate(sid, "no-such-response", 5)
+    finally:
+        await backend.close()
+    review_prompt = next(p for p in prompts if "Review the code" in p)
+    assert "User preferences:" in review_prompt and "concise" in review_prompt
+    assert [f.rating for f in feedback] == [3]
+    assert records[0].quality == 0.3 and records[0].pipeline == "code_analysis"
+
+
+async def test_builtin_workflow_through_the_assistant(
+    offline_backend: LocalBackend, workspace: Path
+) -> None:
+    """analysis_and_refactor runs analysis → plan → code → test with real agents, and
+    the code step gets the analysis findings (its diff fixes the planted eval())."""
+    answer = await offline_backend.workflow(
+        "clean up examples/sample_project/app.py", builtin="analysis_and_refactor"
+    )
+    assert answer["type"] == "workflow_response"
+    steps = {s["id"]: s for s in answer["steps"]}
+    assert [s["agent"] for s in answer["steps"]] == ["analysis", "planning", "code", "testing"]
+    assert all(s["status"] == "succeeded" for s in answer["steps"]), answer["summary"]
+    diffs = steps["code"]["response"]["details"]["diffs"]
+    assert any("ast.literal_eval" in d["diff"] for d in diffs)
+    order = sorted(answer["steps"], key=lambda s: s["started_at"])
+    assert [s["agent"] for s in order] == ["analysis", "planning", "code", "testing"]
+    history = await offline_backend.history(answer["session_id"])
+    assert history[-1]["meta"]["type"] == "workflow_response"
+
+
+async def test_run_the_plan_executes_the_sessions_plan(offline_backend: LocalBackend) -> None:
+    plan = await offline_backend.chat(
+        None,
+        "break this down: analyze examples/sample_project/utils.py, then write tests for "
+        "examples/sample_project/utils.py",
+    )
+    assert plan["agent"] == "planning"
+    run = await offline_backend.chat(plan["session_id"], "run the plan")
+    assert run["type"] == "workflow_response"
+    assert [s["status"] for s in run["steps"]] == ["succeeded", "succeeded"]
