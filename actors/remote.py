@@ -377,7 +377,7 @@ def tree_children(config: TreeConfig) -> list[ChildDef]:
             "agents",
             "agents",
             "supervisor",
-            ("agents", _agents(), "rest_for_one", config.max_restarts, config.period_s),
+            ("agents", _agents(config), "rest_for_one", config.max_restarts, config.period_s),
             type="supervisor",
             options=ON_HEAD,
         ),
@@ -385,14 +385,32 @@ def tree_children(config: TreeConfig) -> list[ChildDef]:
     ]
 
 
-def _agents() -> list[ChildDef]:
-    """The router first (rest_for_one: a router restart restarts the agents after it)."""
+def _agents(config: TreeConfig) -> list[ChildDef]:
+    """rest_for_one over router → general → specialists: a router restart restarts
+    every agent after it. The specialists sit under their own one_for_one
+    supervisor, so one agent's crash restarts only that agent and never the
+    fallback agent that is answering in its place (paths stay ``agents/<name>``)."""
     from actors.agents.models import AGENTS
 
+    def agent(name: str) -> ChildDef:
+        return ChildDef(name, f"agents/{name}", "agent", (f"agents/{name}", name), options=ON_HEAD)
+
+    specialists = [agent(name) for name in AGENTS if name != "general"]
     return [
         ChildDef("router", "agents/router", "router", ("agents/router",), options=ON_HEAD),
-        *(
-            ChildDef(name, f"agents/{name}", "agent", (f"agents/{name}", name), options=ON_HEAD)
-            for name in AGENTS
+        agent("general"),
+        ChildDef(
+            "specialists",
+            "agents/specialists",
+            "supervisor",
+            (
+                "agents/specialists",
+                specialists,
+                "one_for_one",
+                config.max_restarts,
+                config.period_s,
+            ),
+            type="supervisor",
+            options=ON_HEAD,
         ),
     ]
