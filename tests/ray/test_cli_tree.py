@@ -54,3 +54,30 @@ def test_run_cluster_runs_on_an_executor(tree: dict[str, Any], tmp_path: Path) -
     assert json.loads(done.stdout)["e"]["value"] == 7
     bad = cli("run", "--cluster", "missing.yaml", cwd=tmp_path)
     assert bad.returncode == 2 and "missing.yaml" in bad.stderr
+
+
+def test_chat_once_talks_to_the_running_tree(tree: dict[str, Any]) -> None:
+    """`chat --once` finds the running tree (no embedded fallback) and a follow-up with
+    `--session` continues the same conversation there."""
+    repo = Path(__file__).resolve().parents[2]
+    first = cli(
+        "chat", "--once", "analyze the code in examples/sample_project/app.py", "--json", cwd=repo
+    )
+    assert first.returncode == 0, first.stderr
+    assert "tree" in first.stderr.lower() and "embedded" not in first.stderr.lower()
+    answer = json.loads(first.stdout)
+    assert answer["agent"] == "analysis"
+    assert {58, 63} <= {f["line"] for f in answer["findings"]}
+    follow = cli(
+        "chat",
+        "--once",
+        "now refactor it based on that analysis",
+        "--session",
+        answer["session_id"],
+        "--json",
+        cwd=repo,
+    )
+    assert follow.returncode == 0, follow.stderr
+    second = json.loads(follow.stdout)
+    assert second["agent"] == "refactoring" and second["session_id"] == answer["session_id"]
+    assert {58, 63} <= {f["line"] for f in second["findings"]}
