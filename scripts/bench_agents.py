@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -22,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from actors.agents.local import LocalBackend  # noqa: E402
-from actors.agents.router import Router, default_classifier  # noqa: E402
-from pipelines.providers.registry import ProviderRegistry  # noqa: E402
+from actors.agents.local import LocalBackend
+from actors.agents.router import Router, default_classifier
+from pipelines.providers.registry import ProviderRegistry
 
 
 def pct(values: list[float], q: float) -> float:
@@ -44,7 +43,7 @@ async def main(turns: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         backend = LocalBackend(
             f"sqlite:///{tmp}/bench.db",
-            workspace=os.getcwd(),
+            workspace=str(Path.cwd()),
             registry_factory=lambda: ProviderRegistry(env={}),
         )
         await backend.chat(None, "hello there")  # warm: store, registry, classifier
