@@ -13,15 +13,18 @@ not repeated). A step that was in flight when the executor died runs again.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from actors.streams import Push, TokenForwarder
 from pipelines.errors import ConfigError, RunError
 from pipelines.loader import load_pipeline_text
 from pipelines.providers.registry import ProviderRegistry
 from pipelines.runner import MemorySessionStore, Runner
+from pipelines.runner.streaming import streaming_to
 from store.checkpointer import StoreCheckpointer
 from store.models import RunRecord
 
@@ -53,9 +56,12 @@ class PipelineExecutor:
         registry_factory: Callable[[], ProviderRegistry],
         *,
         node: str = "",
+        streams: Push | None = None,
     ) -> None:
+        """``streams`` pushes a run's tokens to the stream hub (see :mod:`actors.streams`)."""
         self.executor_id = executor_id
         self.node = node
+        self._push = streams
         self._store = store
         self._registry_factory = registry_factory
         self._runner: Runner | None = None
@@ -72,9 +78,38 @@ class PipelineExecutor:
         return self._runner
 
     async def run(
+        self,
+        run_id: str,
+        pipeline: str | dict[str, Any],
+        inputs: dict[str, Any],
+        stream_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Record and run a pipeline; a run already finished returns its stored result.
+
+        With ``stream_key``, LLM steps stream their tokens to the hub under that key,
+        and a reader that cancels the stream cancels the run (``RunError`` code
+        ``cancelled``; the run is recorded as failed with that code).
+        """
+        if stream_key is None or self._push is None:
+            return await self._run(run_id, pipeline, inputs)
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 - always inside a task under asyncio
+        forwarder = TokenForwarder(stream_key, self._push, task.cancel)
+        try:
+            async with forwarder:
+                with streaming_to(forwarder):
+                    return await self._run(run_id, pipeline, inputs)
+        except asyncio.CancelledError:
+            if not forwarder.cancelled:
+                raise
+            task.uncancel()
+            error = {"code": "cancelled", "message": "the client went away"}
+            await self._store.update_run(run_id, status="failed", error=error)
+            raise RunError("run cancelled: the client went away", code="cancelled") from None
+
+    async def _run(
         self, run_id: str, pipeline: str | dict[str, Any], inputs: dict[str, Any]
     ) -> dict[str, Any]:
-        """Record and run a pipeline; a run already finished returns its stored result."""
         existing = await self._store.get_run(run_id)
         if existing is not None:
             return await self._continue(existing)

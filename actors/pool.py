@@ -76,20 +76,26 @@ class ExecutorPool:
         *,
         run_id: str | None = None,
         node: str | None = None,
+        stream_key: str | None = None,
     ) -> dict[str, Any]:
         """Run (or join, or resume) ``run_id`` and return its summary."""
         run_id = run_id or uuid.uuid4().hex
         task = self._running.get(run_id)
         if task is None:
             task = asyncio.create_task(
-                self._drive(run_id, pipeline, inputs, node), name=f"run {run_id}"
+                self._drive(run_id, pipeline, inputs, node, stream_key), name=f"run {run_id}"
             )
             self._running[run_id] = task
             task.add_done_callback(lambda _: self._running.pop(run_id, None))
         return await asyncio.shield(task)
 
     async def _drive(
-        self, run_id: str, pipeline: Any, inputs: dict[str, Any], node: str | None
+        self,
+        run_id: str,
+        pipeline: Any,
+        inputs: dict[str, Any],
+        node: str | None,
+        stream_key: str | None = None,
     ) -> dict[str, Any]:
         # Handles, not ids: a restarted executor keeps its id under a new handle. After a
         # node is lost, its actors fail fast before the supervisor has seen them die.
@@ -100,7 +106,7 @@ class ExecutorPool:
             try:
                 # run() is idempotent: it records the run if the dead executor had not,
                 # resumes it from its checkpoint if it had, returns it if it finished.
-                return dict(await slot.handle.run.remote(run_id, pipeline, inputs))
+                return dict(await slot.handle.run.remote(run_id, pipeline, inputs, stream_key))
             except RayActorError as exc:
                 dead.add(id(slot.handle))
                 self.failovers += 1

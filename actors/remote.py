@@ -46,8 +46,11 @@ class _ExecutorsSupervisor(SupervisorActorBase):
         inputs: dict[str, Any],
         run_id: str | None = None,
         node: str | None = None,
+        stream_key: str | None = None,
     ) -> dict[str, Any]:
-        return await self._pool.run(pipeline, inputs, run_id=run_id, node=node)
+        return await self._pool.run(
+            pipeline, inputs, run_id=run_id, node=node, stream_key=stream_key
+        )
 
     async def loads(self) -> dict[str, Any]:
         nodes = {s.id: await self._pool.node_of(s) for s in self._live()}
@@ -64,8 +67,15 @@ class _Pool:
     def __init__(self) -> None:
         self._ref = ActorRef("executors", deadline_s=20.0)
 
-    async def run(self, pipeline: Any, inputs: dict[str, Any], *, run_id: str) -> dict[str, Any]:
-        return dict(await self._ref.call("run", pipeline, inputs, run_id))
+    async def run(
+        self,
+        pipeline: Any,
+        inputs: dict[str, Any],
+        *,
+        run_id: str,
+        stream_key: str | None = None,
+    ) -> dict[str, Any]:
+        return dict(await self._ref.call("run", pipeline, inputs, run_id, None, stream_key))
 
 
 class _RemoteAgents:
@@ -104,17 +114,25 @@ class _SessionShardActor(Supervised):
             record=record_event,
         )
 
-    async def handle_request(
+    async def handle_request(  # noqa: PLR0917 - one actor call, its arguments
         self,
         message: str,
         session_id: str | None = None,
         turn_id: str | None = None,
         user_id: str | None = None,
         workspace: str | None = None,
+        stream_key: str | None = None,
+        agent: str | None = None,
     ) -> dict[str, Any]:
-        """One agent turn (idempotent by ``turn_id``)."""
+        """One agent turn (idempotent by ``turn_id``); tokens go to ``stream_key``."""
         return await self._assistant.handle_request(
-            message, session_id, user_id=user_id, turn_id=turn_id, workspace=workspace
+            message,
+            session_id,
+            user_id=user_id,
+            turn_id=turn_id,
+            workspace=workspace,
+            stream_key=stream_key,
+            agent=agent,
         )
 
     async def execute_workflow(
@@ -175,10 +193,23 @@ class _ExecutorActor(Supervised):
 
         self._init_supervised(path)
         os.environ.update(provider_env)
-        self._executor = PipelineExecutor(executor_id, StoreClient(), _registry, node=node_id())
+        streams = ActorRef("streams", deadline_s=2.0)
 
-    async def run(self, run_id: str, pipeline: Any, inputs: dict[str, Any]) -> dict[str, Any]:
-        result = await self._executor.run(run_id, pipeline, inputs)
+        async def push(key: str, chunks: list[dict[str, str]]) -> bool:
+            return bool(await streams.call("push", key, chunks, retry=False))
+
+        self._executor = PipelineExecutor(
+            executor_id, StoreClient(), _registry, node=node_id(), streams=push
+        )
+
+    async def run(
+        self,
+        run_id: str,
+        pipeline: Any,
+        inputs: dict[str, Any],
+        stream_key: str | None = None,
+    ) -> dict[str, Any]:
+        result = await self._executor.run(run_id, pipeline, inputs, stream_key)
         await record_event(
             {
                 "kind": "run",
@@ -243,6 +274,31 @@ class _AgentActor(Supervised):
         return await self._agent.handle(request)
 
 
+class _StreamsActor(Supervised):
+    """Token streams of turns in flight (see :mod:`actors.streams`)."""
+
+    def __init__(self, path: str) -> None:
+        from actors.streams import StreamHub
+
+        self._init_supervised(path)
+        self._hub = StreamHub()
+
+    async def push(self, key: str, chunks: list[dict[str, str]], done: bool = False) -> bool:
+        return await self._hub.push(key, chunks, done)
+
+    async def pull(self, key: str, cursor: int = 0, timeout_s: float = 10.0) -> dict[str, Any]:
+        return await self._hub.pull(key, cursor, timeout_s)
+
+    async def cancel(self, key: str) -> None:
+        await self._hub.cancel(key)
+
+    async def finish(self, key: str) -> None:
+        await self._hub.finish(key)
+
+    async def drop(self, key: str) -> None:
+        await self._hub.drop(key)
+
+
 class _HealthActor(Supervised):
     """Stub until the observability issue: reports which parts of the tree answer."""
 
@@ -275,6 +331,7 @@ def actor_class(kind: str) -> Any:
             "executor": _ExecutorActor,
             "health": _HealthActor,
             "router": _RouterActor,
+            "streams": _StreamsActor,
             "agent": _AgentActor,
         }
         for name, cls in plain.items():
@@ -292,6 +349,7 @@ _CLASS_NAMES = {
     "_ExecutorActor": "PipelineExecutor",
     "_HealthActor": "HealthMonitor",
     "_RouterActor": "Router",
+    "_StreamsActor": "StreamHub",
     "_AgentActor": "Agent",
 }
 
@@ -356,6 +414,7 @@ def tree_children(config: TreeConfig) -> list[ChildDef]:
         ChildDef(
             "gateway", "gateway", "gateway", ("gateway", config.provider_env), options=ON_HEAD
         ),
+        ChildDef("streams", "streams", "streams", ("streams",), options=ON_HEAD),
         ChildDef(
             "sessions",
             "sessions",

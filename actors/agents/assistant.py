@@ -26,6 +26,8 @@ from typing import Any, Protocol
 from actors.agents.backend import ProgressCallback
 from actors.agents.base import AgentInputError
 from actors.agents.models import (
+    AGENTS,
+    REQUEST_TYPES,
     AgentRequest,
     AgentResponse,
     Classification,
@@ -120,8 +122,16 @@ class Assistant:
         turn_id: str | None = None,
         workspace: str | None = None,
         on_event: ProgressCallback | None = None,
+        stream_key: str | None = None,
+        agent: str | None = None,
     ) -> dict[str, Any]:
-        """One chat turn; returns the response as a dict plus ``session_id``."""
+        """One chat turn; returns the response as a dict plus ``session_id``.
+
+        ``stream_key`` streams the pipeline's tokens to the stream hub under that key;
+        ``agent`` skips the router (a client that names its agent).
+        """
+        if agent is not None and agent not in REQUEST_TYPES:
+            raise AgentInputError(f"agent: unknown agent {agent!r}; agents: {', '.join(AGENTS)}")
         text = _check_message(text)
         started = time.perf_counter()
         emit = on_event or (lambda event: None)
@@ -145,6 +155,7 @@ class Assistant:
             workspace=workspace or self.workspace,
             preferences=await self._preferences_for(user_id, session_id),
             response_id=turn_id,
+            stream_key=stream_key,
         )
         emit({"event": "routing"})
         if context.get("plan") and _RUN_PLAN.match(text):
@@ -155,7 +166,11 @@ class Assistant:
             emit({"event": "routed", "agent": "workflow", "type": "planning", "confidence": 1.0})
             response: AgentResponse = await self._workflows().run_plan(plan, request)
         else:
-            routing = await self._router.classify_request(text, context)
+            routing = (
+                Classification(type=agent, confidence=1.0, agent=agent, source="explicit")  # type: ignore[arg-type]
+                if agent is not None
+                else await self._router.classify_request(text, context)
+            )
             emit({"event": "routed", **routing.model_dump(include={"agent", "type", "confidence"})})
             response = await self.dispatch(
                 routing.agent, request.model_copy(update={"type": routing.type})
@@ -216,14 +231,14 @@ class Assistant:
         except ConfigError as exc:
             return _error_response(agent, request, str(exc))
         except Exception as exc:
-            if agent == FALLBACK_AGENT:
-                raise
+            cause = getattr(exc, "cause", None) or exc  # a RayTaskError wraps the real one
+            if agent == FALLBACK_AGENT or getattr(cause, "code", None) == "cancelled":
+                raise  # a cancelled turn must not start paying again elsewhere
             reason = (
                 f"timed out after {self.agent_timeout_s:g} s"
                 if isinstance(exc, TimeoutError)
                 else f"failed ({type(exc).__name__})"
             )
-            cause = getattr(exc, "cause", None) or exc  # a RayTaskError wraps the real one
             _log.warning(
                 "agent_fallback",
                 agent=agent,

@@ -39,7 +39,12 @@ class AgentInputError(ConfigError, ValueError):
 
 class Runs(Protocol):
     async def run(
-        self, pipeline: Any, inputs: dict[str, Any], *, run_id: str
+        self,
+        pipeline: Any,
+        inputs: dict[str, Any],
+        *,
+        run_id: str,
+        stream_key: str | None = None,
     ) -> dict[str, Any]: ...
 
 
@@ -91,7 +96,9 @@ class AgentBase:
         """Run a library pipeline under a run id derived from the response id, so a
         re-sent request resumes (or returns) the same run instead of paying again."""
         run_id = f"{request.response_id}-{self.name}{'-' + tag if tag else ''}"
-        result = await self._runs.run(pipeline, inputs, run_id=run_id)
+        result = await self._runs.run(
+            pipeline, inputs, run_id=run_id, stream_key=request.stream_key
+        )
         results = dict(result.get("results", {}))
         providers = tuple(
             str(r["provider"])

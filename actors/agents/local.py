@@ -96,8 +96,15 @@ class _ExecutorRuns:
     def __init__(self, executor: Any) -> None:
         self._executor = executor
 
-    async def run(self, pipeline: Any, inputs: dict[str, Any], *, run_id: str) -> dict[str, Any]:
-        return dict(await self._executor.run(run_id, pipeline, inputs))
+    async def run(
+        self,
+        pipeline: Any,
+        inputs: dict[str, Any],
+        *,
+        run_id: str,
+        stream_key: str | None = None,
+    ) -> dict[str, Any]:
+        return dict(await self._executor.run(run_id, pipeline, inputs, stream_key))
 
 
 class LocalBackend:

@@ -98,6 +98,8 @@ class AgentRequest(_Frozen):
     response_id: str = Field(default_factory=new_id)
     #: Set when a workflow dispatches a subtask (depth of delegation).
     depth: int = 0
+    #: Where the pipeline's tokens stream to (the turn id), when a client streams.
+    stream_key: str | None = None
 
 
 class AgentResponse(_Frozen):

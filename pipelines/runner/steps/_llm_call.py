@@ -23,6 +23,7 @@ import jsonschema
 from pipelines.errors import ProviderError, RunError, ToolError
 from pipelines.providers.base import Completion, CompletionRequest, Message, ToolCall, ToolSpec
 from pipelines.providers.registry import DEFAULT_MODELS
+from pipelines.runner.streaming import TOKEN_SINK
 from supervision.retry import RetryPolicy, retry_call
 
 if TYPE_CHECKING:
@@ -236,13 +237,14 @@ async def _complete(
 
         completion = await retry_call(once, retry, clock=runner.clock)
         return dataclasses.replace(completion, attempts=attempts)
-    if not runner.on_token:
+    sink = runner.on_token or TOKEN_SINK.get()
+    if sink is None:
         answer: Completion = await provider.complete(request)
         return answer
     final: Completion | None = None
     async for event in provider.stream(request):
         if event.delta:
-            runner.on_token(step, event.delta)
+            sink(step, event.delta)
         if event.completion is not None:
             final = event.completion
     if final is None:
