@@ -7,6 +7,7 @@ reservation (``num_cpus=0``: they wait on I/O), and is named after its tree path
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import ray
@@ -152,6 +153,9 @@ class _SessionShardActor(Supervised):
     ) -> dict[str, Any]:
         return await self._assistant.rate_response(session_id, response_id, rating, feedback)
 
+    async def forget(self, session_id: str) -> None:
+        await self._shard.forget(session_id)
+
     async def start_session(self, session_id: str, user_id: str | None = None) -> str:
         await self._shard.state(session_id, user_id)
         return session_id
@@ -209,17 +213,15 @@ class _ExecutorActor(Supervised):
         inputs: dict[str, Any],
         stream_key: str | None = None,
     ) -> dict[str, Any]:
-        result = await self._executor.run(run_id, pipeline, inputs, stream_key)
-        await record_event(
-            {
-                "kind": "run",
-                "outcome": "ok",
-                "latency_ms": result.get("duration_ms"),
-                "cost_usd": result.get("cost_usd"),
-                "source": self.path,
-                "pipeline": result.get("pipeline"),
-            }
-        )
+        from actors.agents.local import run_event
+
+        started = time.perf_counter()
+        try:
+            result = await self._executor.run(run_id, pipeline, inputs, stream_key)
+        except Exception as exc:
+            await record_event({**run_event(pipeline, started, error=exc), "source": self.path})
+            raise
+        await record_event({**run_event(pipeline, started, result=result), "source": self.path})
         return result
 
     async def resume(self, run_id: str) -> dict[str, Any]:

@@ -127,6 +127,10 @@ class SessionShard:
         hot.active_agent = active_agent or hot.active_agent
         return dict(context)
 
+    async def forget(self, session_id: str) -> None:
+        """Drop the session from the cache (after it was deleted from the store)."""
+        self._hot.pop(session_id, None)
+
     async def history(self, session_id: str, last: int | None = None) -> list[dict[str, Any]]:
         if last is not None and last > HISTORY_TURNS:
             return [_turn_dict(t) for t in await self._store.turns(session_id, last=last)]

@@ -17,6 +17,7 @@ from typing import Any
 
 from actors._ray import ActorRef
 from actors.base import Supervised
+from actors.metrics import MetricsBook
 from actors.store_actor import StoreClient
 from pipelines.observability import get_logger
 
@@ -38,6 +39,7 @@ class TelemetryActorImpl(Supervised):
         self._counts: Counter[tuple[str, str]] = Counter()
         self._latencies: dict[str, list[float]] = defaultdict(list)
         self._agent_outcomes: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self._book = MetricsBook()
         self._events_total = metrics.Counter(
             "elexirion_events_total",
             "Telemetry events by kind and outcome",
@@ -72,11 +74,16 @@ class TelemetryActorImpl(Supervised):
                 del bucket[:-5000]
             if isinstance(event.get("cost_usd"), int | float) and event["cost_usd"]:
                 self._cost.inc(float(event["cost_usd"]), tags={"kind": kind})
+            self._book.record(event)
             if kind == "agent" and event.get("agent") and event.get("type"):
                 counts = self._agent_outcomes[f"{event['agent']}|{event['type']}"]
                 counts[0] += outcome == "ok"
                 counts[1] += 1
             self._pending.append({**event, "at": event.get("at", time.time())})
+
+    async def metrics(self) -> dict[str, Any]:
+        """The dashboard's numbers (see :class:`actors.metrics.MetricsBook`)."""
+        return self._book.snapshot()
 
     async def agent_success(self) -> dict[str, float]:
         """Success rate per ``"agent|type"`` since this actor started (router input)."""

@@ -18,7 +18,9 @@ import typer
 from pipelines.errors import ConfigError, RunError
 from serve._render import console_error, print_run
 from serve.cli_chat import register as register_chat_command
+from serve.cli_keys import register as register_key_commands
 from serve.cli_pipelines import register as register_pipeline_commands
+from serve.cli_serve import register as register_serve_command
 from serve.cli_tree import register as register_tree_commands
 
 __all__ = ["app", "main"]
@@ -261,6 +263,8 @@ def _cluster_run(file: str, pairs: list[str], *, address: str | None, as_json: b
 register_tree_commands(app)
 register_pipeline_commands(app)
 register_chat_command(app)
+register_key_commands(app)
+register_serve_command(app)
 
 
 def main() -> None:

@@ -106,6 +106,11 @@ class Assistant:
         self.workflow_timeout_s = workflow_timeout_s
         self._preferences: dict[str, tuple[float, dict[str, Any]]] = {}
 
+    @property
+    def sessions(self) -> Sessions:
+        """The session state this assistant writes through (a shard)."""
+        return self._sessions
+
     # ------------------------------------------------------------------ turns
 
     async def start_session(self, user_id: str | None = None) -> str:

@@ -11,8 +11,10 @@ shells use, so both modes build the same objects.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from actors.agents.analysis import AnalysisAgent, RefactoringAgent
@@ -21,6 +23,8 @@ from actors.agents.base import AgentBase, Runs
 from actors.agents.coding import CodeAgent, TestingAgent
 from actors.agents.models import AgentRequest, AgentResponse
 from actors.agents.planning import DeploymentAgent, GeneralAgent, PlanningAgent
+from actors.metrics import MetricsBook
+from actors.streams import StreamHub
 from pipelines.observability import get_logger
 
 __all__ = ["LocalAgents", "LocalBackend", "SuccessHistory", "make_agents", "make_router"]
@@ -91,10 +95,12 @@ class LocalAgents:
 
 
 class _ExecutorRuns:
-    """``Runs`` over a local :class:`~actors.executor.PipelineExecutor`."""
+    """``Runs`` over a local :class:`~actors.executor.PipelineExecutor`; every run is
+    recorded as a telemetry event (``record``)."""
 
-    def __init__(self, executor: Any) -> None:
+    def __init__(self, executor: Any, record: Any = None) -> None:
         self._executor = executor
+        self._record = record
 
     async def run(
         self,
@@ -104,7 +110,43 @@ class _ExecutorRuns:
         run_id: str,
         stream_key: str | None = None,
     ) -> dict[str, Any]:
-        return dict(await self._executor.run(run_id, pipeline, inputs, stream_key))
+        started = time.perf_counter()
+        try:
+            result = dict(await self._executor.run(run_id, pipeline, inputs, stream_key))
+        except Exception as exc:
+            if self._record is not None:
+                await self._record(run_event(pipeline, started, error=exc))
+            raise
+        if self._record is not None:
+            await self._record(run_event(pipeline, started, result=result))
+        return result
+
+
+def run_event(
+    pipeline: Any,
+    started: float,
+    *,
+    result: dict[str, Any] | None = None,
+    error: BaseException | None = None,
+) -> dict[str, Any]:
+    """The telemetry event of a finished (or failed) run."""
+    from actors.metrics import provider_usage
+
+    name = pipeline if isinstance(pipeline, str) else str(pipeline.get("source", "submitted"))
+    event: dict[str, Any] = {
+        "kind": "run",
+        "pipeline": Path(name).stem,
+        "outcome": "ok" if error is None else "failed",
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+    if result is not None:
+        event["cost_usd"] = result.get("cost_usd") or 0.0
+        event["providers"] = provider_usage(result.get("results") or {})
+    if error is not None:
+        cause = getattr(error, "cause", None) or error
+        event["code"] = getattr(cause, "code", type(cause).__name__)
+        event["error"] = str(cause)[:300]
+    return event
 
 
 class LocalBackend:
@@ -125,6 +167,9 @@ class LocalBackend:
         self._agent_timeout_s = agent_timeout_s
         self._store: Any = None
         self._assistant: Assistant | None = None
+        self.streams = StreamHub()
+        self.runs: Runs | None = None
+        self.metrics = MetricsBook()
 
     async def assistant(self) -> Assistant:
         if self._assistant is None:
@@ -136,15 +181,21 @@ class LocalBackend:
 
             self._store = await open_store(self.store_url)
             factory = self._registry_factory or (lambda: build_registry(load_settings()))
-            runs = _ExecutorRuns(PipelineExecutor("local", self._store, factory))
             history = SuccessHistory()
+
+            async def record(event: dict[str, Any]) -> None:
+                self.metrics.record(event)
+                await history.record(event)
+
+            executor = PipelineExecutor("local", self._store, factory, streams=self.streams.push)
+            runs = self.runs = _ExecutorRuns(executor, record)
             self._assistant = Assistant(
                 sessions=SessionShard(0, self._store, runs),
                 router=make_router(runs, history=history.rates),
                 agents=LocalAgents(make_agents(runs)),
                 store=self._store,
                 workspace=self.workspace,
-                record=history.record,
+                record=record,
                 agent_timeout_s=self._agent_timeout_s,
             )
         return self._assistant
@@ -186,6 +237,11 @@ class LocalBackend:
         return await (await self.assistant()).rate_response(
             session_id, response_id, rating, feedback
         )
+
+    @property
+    def store(self) -> Any:
+        """The open store (after the first call that needed it)."""
+        return self._store
 
     async def close(self) -> None:
         if self._store is not None:

@@ -1,0 +1,194 @@
+"""``elexirion serve``: Ray, the tree and the HTTP platform, in one command.
+
+It starts (or joins) Ray, starts (or reuses) the supervision tree, deploys the
+Serve application (:mod:`serve.deployment`) and prints where to open the page.
+The first start creates an ``admin`` API key and prints a login URL with it,
+once (as Jupyter does); later starts say how to make another key. ``--embedded``
+serves the same app with uvicorn in this process, no Ray (quick local use).
+Ctrl-C stops the app and the tree; Ray itself keeps running (``ray stop``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from serve._render import console_error
+
+__all__ = ["register"]
+
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+
+
+def _store_url(store: str | None) -> str:
+    return (
+        store
+        or os.environ.get("ELEXIRION_STORE")
+        or f"sqlite:///{Path('.elexirion/elexirion.db').resolve()}"
+    )
+
+
+def serve_command(  # noqa: PLR0917 - typer maps each CLI option to a parameter
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="HTTP port.")] = 8000,
+    address: Annotated[
+        str | None,
+        typer.Option(help="Join this Ray cluster (default: the running one, else start one)."),
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Store URL: sqlite:///path or postgresql://...")
+    ] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="No API keys (only on a loopback address).")
+    ] = False,
+    embedded: Annotated[
+        bool, typer.Option("--embedded", help="Serve in this process with uvicorn; no Ray.")
+    ] = False,
+    replicas: Annotated[int, typer.Option(min=1, help="Ingress replicas.")] = 1,
+    shards: Annotated[int, typer.Option(min=1, help="Session shards.")] = 4,
+    executors: Annotated[int, typer.Option(min=1, help="Pipeline executors.")] = 2,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Return once the server is up (it keeps running).")
+    ] = False,
+) -> None:
+    """Start the platform: HTTP API, OpenAI-compatible API, web chat and dashboard."""
+    from serve.http.app import HttpConfig
+    from serve.http.auth import is_loopback
+
+    if no_auth and not is_loopback(host):
+        console_error(f"--no-auth needs a loopback host, not {host!r}", kind="refused")
+        raise typer.Exit(2)
+    url = _store_url(store)
+    http = HttpConfig(auth=not no_auth)
+    base = f"http://{host}:{port}"
+    if embedded:
+        _serve_embedded(host, port, url, http, base)
+        return
+    started = time.perf_counter()
+    try:
+        _start_cluster_app(host, port, address, url, http, replicas, shards, executors)
+        key = asyncio.run(_admin_key(None)) if http.auth else None
+    except Exception as exc:  # noqa: BLE001 - one line on what failed
+        console_error(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+        raise typer.Exit(1) from None
+    _announce(base, key, http, time.perf_counter() - started)
+    if detach:
+        return
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        typer.echo("stopping the app and the tree…")
+        _stop_cluster_app()
+
+
+def _start_cluster_app(  # noqa: PLR0917 - the command's options, passed on
+    host: str,
+    port: int,
+    address: str | None,
+    url: str,
+    http: Any,
+    replicas: int,
+    shards: int,
+    executors: int,
+) -> None:
+    from ray import serve
+
+    from actors.app import connect, start_tree, tree_status
+    from actors.config import TreeConfig
+    from serve.cli_tree import provider_env
+    from serve.deployment import APP_NAME, ServeSettings, build_application
+
+    connect(address)
+    workspace = str(Path.cwd())
+    start_tree(
+        TreeConfig(
+            store_url=url,
+            shards=shards,
+            executors=executors,
+            provider_env=provider_env(),
+            workspace=workspace,
+        )
+    )
+    tree = tree_status() or {}
+    sessions = next((c for c in tree.get("children", []) if c.get("path") == "sessions"), {})
+    settings = ServeSettings(host=host, port=port, replicas=replicas)
+    serve.start(
+        http_options={
+            "host": host,
+            "port": port,
+            "request_timeout_s": settings.request_timeout_s,
+        }
+    )
+    app = build_application(
+        settings,
+        shards=len(sessions.get("children", [])) or shards,
+        workspace=workspace,
+        http=http,
+    )
+    serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
+
+
+def _stop_cluster_app() -> None:
+    from ray import serve
+
+    from actors.app import stop_tree
+
+    serve.shutdown()
+    stop_tree()
+
+
+async def _admin_key(store: Any) -> str | None:
+    from actors.store_actor import StoreClient
+    from serve.http.auth import ensure_admin_key
+
+    return await ensure_admin_key(store or StoreClient())
+
+
+def _announce(base: str, key: str | None, http: Any, seconds: float) -> None:
+    from serve.http.auth import login_url
+
+    typer.echo(f"Elexirion is up in {seconds:.1f} s")
+    typer.echo(f"  API:        {base}/api  (OpenAPI: {base}/openapi.json, docs: {base}/docs)")
+    typer.echo(f"  OpenAI API: {base}/v1")
+    typer.echo(f"  dashboard:  {base}/dashboard")
+    if not http.auth:
+        typer.echo(f"Open {base}/  (no API keys: --no-auth)")
+    elif key is not None:
+        typer.echo("An admin API key was created; it is shown this once. Open this URL to log in:")
+        typer.echo(f"  {login_url(base, key)}")
+    else:
+        typer.echo(
+            f"Open {base}/login?token=<your key>  (an admin key exists already; make another "
+            "with `elexirion keys create NAME`)"
+        )
+
+
+def _serve_embedded(host: str, port: int, url: str, http: Any, base: str) -> None:
+    import uvicorn
+
+    from serve.http.app import create_app
+    from serve.http.local_platform import LocalPlatform
+
+    async def main() -> None:
+        platform = await LocalPlatform(url, workspace=str(Path.cwd())).start()
+        key = await _admin_key(platform.store) if http.auth else None
+        _announce(base, key, http, 0.0)
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(platform, http), host=host, port=port, log_level="warning")
+        )
+        try:
+            await server.serve()
+        finally:
+            await platform.close()
+
+    asyncio.run(main())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_command)

@@ -1,0 +1,205 @@
+"""``/api``: chat with the agents (JSON or Server-Sent Events), sessions, feedback,
+workflows, pipelines and runs, metrics. Every route needs an API key (see
+:mod:`serve.http.auth`); sessions belong to the key that created them — another
+key sees 404, never the data."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from serve.http.auth import Principal, authorized
+from serve.http.errors import ApiError, error_body
+from serve.http.limits import claim_slot, turn_slot
+from serve.http.platform import Platform
+
+__all__ = ["router", "sse"]
+
+router = APIRouter(prefix="/api", tags=["api"])
+Auth = Annotated[Principal, Depends(authorized)]
+_ID = r"^[A-Za-z0-9_.:-]{1,128}$"
+SessionId = Annotated[str, Path(pattern=_ID, description="A session id.")]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChatRequest(_Body):
+    message: str = Field(min_length=1, max_length=20_000, description="What you ask.")
+    session_id: str | None = Field(default=None, pattern=_ID, description="Continue a session.")
+    stream: bool = Field(default=False, description="Answer with Server-Sent Events.")
+
+
+class FeedbackRequest(_Body):
+    response_id: str = Field(pattern=_ID)
+    rating: int = Field(ge=1, le=10)
+    feedback: str = Field(default="", max_length=5_000)
+
+
+class WorkflowRequest(_Body):
+    message: str = Field(min_length=1, max_length=20_000)
+    session_id: str | None = Field(default=None, pattern=_ID)
+    workflow: str | None = Field(
+        default=None, description="A built-in workflow (analysis_and_refactor); else planned."
+    )
+
+
+class RunRequest(_Body):
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+
+def platform(request: Request) -> Platform:
+    return request.app.state.platform  # type: ignore[no-any-return]
+
+
+async def _owned(request: Request, session_id: str, principal: Principal) -> dict[str, Any]:
+    """The session, if this key owns it (404 otherwise: another key's data stays hidden)."""
+    try:
+        found = await platform(request).session(session_id)
+    except LookupError:
+        found = None
+    if found is None or found.get("user_id") != principal.user_id:
+        raise ApiError(404, "not_found", f"no session {session_id!r}")
+    return found
+
+
+def sse(event: str, data: Any) -> str:
+    """One Server-Sent Event (``data`` as one line of JSON)."""
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"
+
+
+@router.post("/agent/chat", summary="Send a message to the agents")
+async def chat(body: ChatRequest, request: Request, principal: Auth) -> Any:
+    """The agent's answer; with ``stream``, SSE: ``routed``, ``token``…, ``response``."""
+    if body.session_id is not None:
+        await _owned_or_new(request, body.session_id, principal)
+    if not body.stream:
+        async with turn_slot(request):
+            timeout = request.app.state.config.request_timeout_s
+            return await asyncio.wait_for(
+                platform(request).chat(
+                    body.message, session_id=body.session_id, user_id=principal.user_id
+                ),
+                timeout,
+            )
+    slot = claim_slot(request)  # 503 now, before the stream starts, when saturated
+    events = platform(request).chat_events(
+        body.message, session_id=body.session_id, user_id=principal.user_id
+    )
+    return StreamingResponse(
+        _event_stream(events, slot),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _owned_or_new(request: Request, session_id: str, principal: Principal) -> None:
+    """A given session id must be this key's or unused (a client may pick its ids)."""
+    try:
+        found = await platform(request).session(session_id)
+    except LookupError:
+        return
+    if found.get("user_id") != principal.user_id:
+        raise ApiError(404, "not_found", f"no session {session_id!r}")
+
+
+async def _event_stream(events: AsyncIterator[dict[str, Any]], slot: Any) -> AsyncIterator[str]:
+    try:
+        async for event in events:
+            kind = event.get("event", "message")
+            if kind == "response":
+                yield sse("response", event["response"])
+            elif kind == "token":
+                yield sse("token", {"text": event["text"], "step": event.get("step")})
+            elif kind == "routed":
+                yield sse("routed", {k: v for k, v in event.items() if k != "event"})
+    except ValueError as exc:
+        yield sse("error", error_body("invalid_request", str(exc)))
+    except Exception:  # noqa: BLE001 - the stream has started: report in-band, no trace
+        yield sse("error", error_body("internal", "the turn failed; the server log has details"))
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()  # the client went away: cancels the turn
+        slot.release()
+
+
+@router.get("/sessions", summary="Your sessions, most recent first")
+async def sessions(
+    request: Request,
+    principal: Auth,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict[str, Any]:
+    found = await platform(request).sessions(user_id=principal.user_id, limit=limit, offset=offset)
+    return {"sessions": found}
+
+
+@router.get("/sessions/{session_id}", summary="A session with its turns")
+async def get_session(session_id: SessionId, request: Request, principal: Auth) -> Any:
+    return await _owned(request, session_id, principal)
+
+
+@router.delete("/sessions/{session_id}", status_code=204, summary="Delete a session")
+async def delete_session(session_id: SessionId, request: Request, principal: Auth) -> Response:
+    await _owned(request, session_id, principal)
+    await platform(request).delete_session(session_id)
+    return Response(status_code=204)
+
+
+@router.post("/sessions/{session_id}/feedback", summary="Rate an answer (1-10)")
+async def feedback(
+    session_id: SessionId, body: FeedbackRequest, request: Request, principal: Auth
+) -> Any:
+    await _owned(request, session_id, principal)
+    return await platform(request).rate(session_id, body.response_id, body.rating, body.feedback)
+
+
+@router.post("/workflows", summary="Plan a request and run it with several agents")
+async def workflows(body: WorkflowRequest, request: Request, principal: Auth) -> Any:
+    if body.session_id is not None:
+        await _owned_or_new(request, body.session_id, principal)
+    async with turn_slot(request):
+        return await platform(request).workflow(
+            body.message,
+            session_id=body.session_id,
+            builtin=body.workflow,
+            user_id=principal.user_id,
+        )
+
+
+@router.get("/pipelines", summary="The pipeline library")
+async def pipelines(request: Request, principal: Auth) -> dict[str, Any]:
+    return {"pipelines": await platform(request).pipelines()}
+
+
+@router.post(
+    "/pipelines/{name}/run", status_code=202, summary="Start a pipeline run in the background"
+)
+async def run_pipeline(
+    name: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,100}$")],
+    body: RunRequest,
+    request: Request,
+    principal: Auth,
+) -> Any:
+    async with turn_slot(request):
+        return await platform(request).start_run(name, body.inputs)
+
+
+@router.get("/runs/{run_id}", summary="A run: status, result or error")
+async def get_run(
+    run_id: Annotated[str, Path(pattern=_ID)], request: Request, principal: Auth
+) -> Any:
+    return await platform(request).run(run_id)
+
+
+@router.get("/metrics", summary="Success rates, latency, cost and tokens; the actor tree")
+async def metrics(request: Request, principal: Auth) -> Any:
+    return await platform(request).metrics()
