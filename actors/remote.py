@@ -113,7 +113,15 @@ class _SessionShardActor(Supervised):
             store=StoreClient(),
             workspace=workspace,
             record=record_event,
+            publish=self._publish,
         )
+        self._streams = ActorRef("streams", deadline_s=2.0)
+
+    async def _publish(self, key: str, events: list[dict[str, Any]]) -> None:
+        try:
+            await self._streams.call("push", key, events, retry=False)
+        except Exception:  # noqa: BLE001 - stream events are best effort; the answer is not
+            return
 
     async def handle_request(  # noqa: PLR0917 - one actor call, its arguments
         self,
@@ -285,7 +293,7 @@ class _StreamsActor(Supervised):
         self._init_supervised(path)
         self._hub = StreamHub()
 
-    async def push(self, key: str, chunks: list[dict[str, str]], done: bool = False) -> bool:
+    async def push(self, key: str, chunks: list[dict[str, Any]], done: bool = False) -> bool:
         return await self._hub.push(key, chunks, done)
 
     async def pull(self, key: str, cursor: int = 0, timeout_s: float = 10.0) -> dict[str, Any]:

@@ -27,7 +27,7 @@ __all__ = ["StreamHub", "TokenForwarder"]
 
 @dataclass(slots=True)
 class _Stream:
-    chunks: list[dict[str, str]] = field(default_factory=list)
+    chunks: list[dict[str, Any]] = field(default_factory=list)
     done: bool = False
     cancelled: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -59,7 +59,7 @@ class StreamHub:
         ):
             self._streams.popitem(last=False)
 
-    async def push(self, key: str, chunks: list[dict[str, str]], done: bool = False) -> bool:
+    async def push(self, key: str, chunks: list[dict[str, Any]], done: bool = False) -> bool:
         """Append ``chunks``; returns True when the reader cancelled the stream."""
         stream = self._get(key)
         if not stream.cancelled:

@@ -75,6 +75,8 @@ class Sessions(Protocol):
 
 
 Record = Callable[[dict[str, Any]], Awaitable[None]]
+#: Sends events to a turn's stream (the stream hub's ``push``): ``(key, events)``.
+Publish = Callable[[str, list[dict[str, Any]]], Awaitable[Any]]
 
 
 async def _no_record(event: dict[str, Any]) -> None:
@@ -93,6 +95,7 @@ class Assistant:
         store: Any,
         workspace: str,
         record: Record = _no_record,
+        publish: Publish | None = None,
         agent_timeout_s: float = 30.0,
         workflow_timeout_s: float = 600.0,
     ) -> None:
@@ -102,6 +105,7 @@ class Assistant:
         self._store = store
         self.workspace = workspace
         self._record = record
+        self._publish = publish
         self.agent_timeout_s = agent_timeout_s
         self.workflow_timeout_s = workflow_timeout_s
         self._preferences: dict[str, tuple[float, dict[str, Any]]] = {}
@@ -176,7 +180,10 @@ class Assistant:
                 if agent is not None
                 else await self._router.classify_request(text, context)
             )
-            emit({"event": "routed", **routing.model_dump(include={"agent", "type", "confidence"})})
+            routed = routing.model_dump(include={"agent", "type", "confidence"})
+            emit({"event": "routed", **routed})
+            if stream_key is not None and self._publish is not None:
+                await self._publish(stream_key, [{"event": "routed", **routed}])
             response = await self.dispatch(
                 routing.agent, request.model_copy(update={"type": routing.type})
             )

@@ -196,6 +196,7 @@ class LocalBackend:
                 store=self._store,
                 workspace=self.workspace,
                 record=record,
+                publish=self.streams.push,
                 agent_timeout_s=self._agent_timeout_s,
             )
         return self._assistant

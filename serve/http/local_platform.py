@@ -69,22 +69,13 @@ class LocalPlatform:
     ) -> AsyncIterator[dict[str, Any]]:
         assistant = await self._backend.assistant()
         key = turn_id or uuid.uuid4().hex
-        routed: list[dict[str, Any]] = []
         turn = assistant.handle_request(
-            message,
-            session_id,
-            user_id=user_id,
-            turn_id=key,
-            stream_key=key,
-            agent=agent,
-            on_event=lambda e: routed.append(e) if e.get("event") == "routed" else None,
+            message, session_id, user_id=user_id, turn_id=key, stream_key=key, agent=agent
         )
         hub = self._backend.streams
         async for event in stream_turn(
             key, turn, pull=hub.pull, cancel_stream=hub.cancel, drop_stream=hub.drop
         ):
-            while routed:
-                yield routed.pop(0)
             yield event
 
     async def workflow(

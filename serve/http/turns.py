@@ -44,11 +44,11 @@ async def stream_turn(
                 page = poll.result()
                 cursor = page["cursor"]
                 for chunk in page["chunks"]:
-                    yield {"event": "token", "text": chunk["text"], "step": chunk["step"]}
+                    yield _event(chunk)
             if task in done:
                 rest = await pull(key, cursor, 0.0)  # tokens pushed just before the end
                 for chunk in rest["chunks"]:
-                    yield {"event": "token", "text": chunk["text"], "step": chunk["step"]}
+                    yield _event(chunk)
                 finished = True
                 yield {"event": "response", "response": task.result()}
                 return
@@ -63,3 +63,10 @@ async def stream_turn(
                 await task
         with contextlib.suppress(BaseException):
             await drop_stream(key)
+
+
+def _event(chunk: dict[str, Any]) -> dict[str, Any]:
+    """A hub chunk as an event: tokens are ``{text, step}``, others carry ``event``."""
+    if "event" in chunk:
+        return dict(chunk)
+    return {"event": "token", "text": chunk["text"], "step": chunk["step"]}
