@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# The main job: analyse the sample project offline and print its findings.
+# The main job: Ray, the supervision tree and the HTTP platform (API, OpenAI-compatible
+# API, web chat, dashboard); prints the URL to open (with a one-time login key).
 run: $(STAMP)
-	$(BIN)/elexirion run code_analysis --input project_dir=examples/sample_project
+	$(BIN)/elexirion serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

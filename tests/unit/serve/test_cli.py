@@ -103,7 +103,7 @@ def test_schema_prints_json_schema(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def make_run_output(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
-    """What `make run` runs: code_analysis on the sample project, offline."""
+    """code_analysis on the sample project, offline (the analysis behind the chat demo)."""
     cwd = tmp_path_factory.mktemp("run")
     return cli("run", "code_analysis", "--input", f"project_dir={SAMPLE}", cwd=cwd)
 
@@ -111,7 +111,7 @@ def make_run_output(tmp_path_factory: pytest.TempPathFactory) -> subprocess.Comp
 def test_code_analysis_lists_every_planted_defect(
     make_run_output: subprocess.CompletedProcess[str],
 ) -> None:
-    """The main job prints every planted defect of the sample project as file:line, offline."""
+    """The analysis prints every planted defect of the sample project as file:line, offline."""
     assert make_run_output.returncode == 0, make_run_output.stderr
     expected = (SAMPLE / "EXPECTED_FINDINGS.md").read_text()
     locations = [line.split("`")[1] for line in expected.splitlines() if line.startswith("| `")]
