@@ -14,6 +14,7 @@ not repeated). A step that was in flight when the executor died runs again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -91,21 +92,31 @@ class PipelineExecutor:
         ``cancelled``; the run is recorded as failed with that code).
         """
         if stream_key is None or self._push is None:
-            return await self._run(run_id, pipeline, inputs)
+            return await self._cancellable(run_id, pipeline, inputs)
         task = asyncio.current_task()
         assert task is not None  # noqa: S101 - always inside a task under asyncio
         forwarder = TokenForwarder(stream_key, self._push, task.cancel)
         try:
             async with forwarder:
                 with streaming_to(forwarder):
-                    return await self._run(run_id, pipeline, inputs)
+                    return await self._cancellable(run_id, pipeline, inputs)
         except asyncio.CancelledError:
             if not forwarder.cancelled:
                 raise
             task.uncancel()
-            error = {"code": "cancelled", "message": "the client went away"}
-            await self._store.update_run(run_id, status="failed", error=error)
             raise RunError("run cancelled: the client went away", code="cancelled") from None
+
+    async def _cancellable(
+        self, run_id: str, pipeline: str | dict[str, Any], inputs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """:meth:`_run`; a cancelled run is recorded as failed with code ``cancelled``."""
+        try:
+            return await self._run(run_id, pipeline, inputs)
+        except asyncio.CancelledError:
+            error = {"code": "cancelled", "message": "cancelled: the client went away"}
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._store.update_run(run_id, status="failed", error=error))
+            raise
 
     async def _run(
         self, run_id: str, pipeline: str | dict[str, Any], inputs: dict[str, Any]

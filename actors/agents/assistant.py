@@ -180,7 +180,11 @@ class Assistant:
                 if agent is not None
                 else await self._router.classify_request(text, context)
             )
-            routed = routing.model_dump(include={"agent", "type", "confidence"})
+            routed = {
+                **routing.model_dump(include={"agent", "type", "confidence"}),
+                "response_id": turn_id,
+                "session_id": session_id,
+            }
             emit({"event": "routed", **routed})
             if stream_key is not None and self._publish is not None:
                 await self._publish(stream_key, [{"event": "routed", **routed}])
