@@ -188,3 +188,34 @@ def test_limits_413_422_429_503(served: dict[str, Any], fake_plan: Any) -> None:
     assert 503 in codes and 200 in codes, codes
     saturated = next(r for r in responses if r.status_code == 503)
     assert saturated.json()["error"]["code"] == "saturated" and saturated.headers["Retry-After"]
+
+
+def test_disconnect_cancels_the_run_in_the_tree(served: dict[str, Any], fake_plan: Any) -> None:
+    """Over Serve: the client hangs up after the first token; the executor sees the
+    cancellation at its next token batch and stops the run (recorded as cancelled)."""
+    from actors.store_actor import StoreClient
+
+    fake_plan.state.set_plan(FaultPlan(stream_chunk_delay_ms=400))
+    routed: dict[str, Any] = {}
+    with (
+        client(served, new_key("hangup")) as http,
+        http.stream(
+            "POST",
+            "/api/agent/chat",
+            json={"message": "what is a race condition?", "stream": True},
+        ) as response,
+    ):
+        for line in response.iter_lines():
+            if line.startswith("data: ") and not routed:
+                routed = json.loads(line[6:])
+            if line.startswith("event: token"):
+                break
+    store = StoreClient()
+    run_id = f"{routed['response_id']}-general"
+    deadline = time.monotonic() + 60
+    while (record := asyncio.run(store.get_run(run_id))) is None or record.status != "failed":
+        assert time.monotonic() < deadline, record
+        time.sleep(0.1)
+    assert record.error["code"] == "cancelled"
+    turns = asyncio.run(store.turns(routed["session_id"]))
+    assert [t.role for t in turns] == ["user"]
