@@ -131,6 +131,13 @@ def chat(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     address: Annotated[
         str | None, typer.Option(help="Ray address of a running tree (default: the running one).")
     ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Chat with a remote server over HTTP (its base URL).")
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(help="API key for --url (default: $ELEXIRION_API_KEY).", show_default=False),
+    ] = None,
 ) -> None:
     """Chat with the agents (the running tree, else an embedded one); --once for scripts."""
     err = Console(stderr=True, highlight=False)
@@ -146,9 +153,18 @@ def chat(  # noqa: PLR0917 - typer maps each CLI option to a parameter
         err.print(f"[bold red]error[/] (bad input): {escape(problem)}", soft_wrap=True)
         raise typer.Exit(2)
     try:
-        backend, note = make_backend(
-            embedded=embedded, address=address, store=store or _default_store(), workspace=str(root)
-        )
+        if url is not None:
+            from serve.http_client import HttpBackend
+
+            backend: ChatBackend = HttpBackend(url, key=key or os.environ.get("ELEXIRION_API_KEY"))
+            note = f"connected to {url}"
+        else:
+            backend, note = make_backend(
+                embedded=embedded,
+                address=address,
+                store=store or _default_store(),
+                workspace=str(root),
+            )
     except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback
         kind = "bad store or workspace" if _is_bad_input(exc) else "cannot start the chat backend"
         err.print(f"[bold red]error[/] ({kind}): {escape(_one_line(exc))}", soft_wrap=True)

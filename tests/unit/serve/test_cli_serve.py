@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,9 +28,12 @@ def test_serve_prints_a_login_url_that_works(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
     exe = Path(sys.executable).parent / "elexirion"
     store = f"sqlite:///{tmp_path / 'serve.db'}"
+    workspace = tmp_path
+    shutil.copy(REPO / "examples" / "sample_project" / "app.py", workspace / "app.py")
+    shutil.copy(REPO / "examples" / "sample_project" / "utils.py", workspace / "utils.py")
     process = subprocess.Popen(
         [str(exe), "serve", "--embedded", "--port", str(port), "--store", store],
-        cwd=tmp_path,
+        cwd=workspace,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -54,6 +59,27 @@ def test_serve_prints_a_login_url_that_works(tmp_path: Path) -> None:
         key = url.group(0).split("token=", 1)[1]
         listed = httpx.get(f"{base}/api/sessions", headers={"Authorization": f"Bearer {key}"})
         assert listed.status_code == 200 and listed.json() == {"sessions": []}
+        chat = [str(exe), "chat", "--url", base, "--once"]
+        remote = {**env, "ELEXIRION_API_KEY": key}
+        first = subprocess.run(
+            [*chat, "analyze the code in app.py", "--json"],
+            cwd=tmp_path, env=remote, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert first.returncode == 0, first.stderr
+        answer = json.loads(first.stdout)
+        assert answer["agent"] == "analysis" and {58, 63} <= {f["line"] for f in answer["findings"]}
+        follow = subprocess.run(
+            [*chat, "now refactor it based on that analysis", "--session", answer["session_id"]],
+            cwd=tmp_path, env=remote, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert follow.returncode == 0, follow.stderr
+        assert "refactoring" in follow.stdout and "app.py:58" in follow.stdout
+        denied = subprocess.run(
+            [*chat, "hello"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+        assert denied.returncode != 0 and "ELEXIRION_API_KEY" in denied.stderr
+        assert key not in first.stderr + follow.stdout + follow.stderr
     finally:
         process.terminate()
         process.communicate(timeout=30)  # also closes the pipe
