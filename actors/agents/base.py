@@ -169,6 +169,9 @@ def findings_from(items: Any, *, limit: int = 200) -> list[Finding]:
 
 
 _PATH_TOKEN = re.compile(r"[\w./\\-]*[\w-]\.[A-Za-z0-9]{1,8}\b|[\w.-]+(?:/[\w.-]+)+/?")
+#: Longer words are not paths; checking them would only cost time (and the regex
+#: above is quadratic in the length of a word).
+_MAX_PATH_CHARS = 255
 
 
 def mentioned_paths(text: str, workspace: str) -> list[str]:
@@ -179,7 +182,8 @@ def mentioned_paths(text: str, workspace: str) -> list[str]:
     """
     root = Path(workspace).resolve()
     found: list[str] = []
-    for raw in _PATH_TOKEN.findall(text):
+    words = (w for w in text.split() if len(w) <= _MAX_PATH_CHARS)
+    for raw in (m for word in words for m in _PATH_TOKEN.findall(word)):
         token = raw.strip("`'\".,;:()").rstrip("/")
         if not token or token in found:
             continue

@@ -24,6 +24,7 @@ _CLAUSE_SPLIT = re.compile(
     re.IGNORECASE,
 )
 _LEAD_IN = re.compile(r"^\s*(?:[\w' ]{1,40}?):\s+(?=\S)")
+MAX_CLAUSES = 12
 _WORKFLOW_AGENTS = tuple(t for t in REQUEST_TYPES if t != "planning")
 
 
@@ -43,6 +44,8 @@ def clause_plan(text: str, classify: Callable[[str], str]) -> Plan:
         clauses = [f"{agent}: {text}" for agent in chain]
         agents = chain
     else:
+        if len(clauses) > MAX_CLAUSES:  # a plan is for people to read, not a parse of a dump
+            clauses = [*clauses[: MAX_CLAUSES - 1], " ".join(clauses[MAX_CLAUSES - 1 :])[:2000]]
         agents = [classify(c) for c in clauses]
     subtasks = []
     for index, (clause, agent) in enumerate(zip(clauses, agents, strict=True), 1):

@@ -343,6 +343,8 @@ class Router:
         except Exception as exc:  # noqa: BLE001 - any LLM failure falls back to the classifier
             _log.warning("router_llm_failed", error=type(exc).__name__, detail=str(exc)[:200])
             return None
+        if answer is None:
+            return None  # no model available (offline): nothing to log
         parsed = _parse_llm_answer(answer)
         if parsed is None:
             _log.warning("router_llm_invalid", answer=repr(answer)[:200])
