@@ -5,9 +5,9 @@
 hands out the login URL. Provider keys are removed from the environment first, so
 the agents answer with the offline provider, the same way on every machine.
 
-The tests skip, saying why, when the ``playwright`` package or ``/usr/bin/chromium``
-is missing (``apt-get install chromium``); Playwright's own browser downloads are
-never used. Screenshots go to a directory under pytest's temporary root (its path is
+The tests fail, saying why, when the ``playwright`` package or ``/usr/bin/chromium``
+is missing (``.ci/run`` installs Debian's ``chromium``); Playwright's own browser
+downloads are never used. Screenshots go to a directory under pytest's temporary root (its path is
 printed) and are copied to ``test-artifacts/screenshots/`` in the repository.
 """
 
@@ -151,14 +151,15 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Debian Chromium through Playwright (skips when either is missing).
+    """Headless Debian Chromium through Playwright (fails when either is missing).
 
     Module-scoped on purpose: while Playwright's sync API is open, its event loop is
     the main thread's running loop, and pytest-asyncio cannot run async tests then.
     """
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    from playwright import sync_api
+
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
     args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(

@@ -27,7 +27,9 @@ TURN_TIMEOUT_MS = 90_000
 
 
 def _expect() -> Any:
-    return pytest.importorskip("playwright.sync_api").expect
+    from playwright.sync_api import expect
+
+    return expect
 
 
 def _watch_console(page: Any) -> list[str]:
