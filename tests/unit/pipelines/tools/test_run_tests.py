@@ -109,9 +109,11 @@ async def test_timeout_kills_the_process_group(ws: Workspace) -> None:
         "import subprocess, sys, time\n\n\ndef test_sleeps():\n"
         "    child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
         f"    open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
-        "    time.sleep(5)\n",
+        "    time.sleep(60)\n",
     )
-    result = await run(ws, timeout_s=1)
+    # Long enough for pytest to start and spawn the child on a loaded 2-core machine
+    # (1 s was not: the child had not been started when the timeout hit).
+    result = await run(ws, timeout_s=6)
     assert result["timed_out"] is True
     assert result["passed"] is False
     assert result["exit_code"] is None
