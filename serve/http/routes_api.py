@@ -19,16 +19,52 @@ from serve.http.errors import ApiError, error_body
 from serve.http.limits import claim_slot, turn_slot
 from serve.http.platform import Platform
 
-__all__ = ["router", "sse"]
+__all__ = ["ErrorBody", "router", "sse"]
 
-router = APIRouter(prefix="/api", tags=["api"])
-Auth = Annotated[Principal, Depends(authorized)]
 _ID = r"^[A-Za-z0-9_.:-]{1,128}$"
-SessionId = Annotated[str, Path(pattern=_ID, description="A session id.")]
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable, machine-readable: not_found, invalid_request, ...")
+    message: str = Field(description="For people; never a stack trace.")
+
+
+class ErrorBody(BaseModel):
+    """Every error response (see :mod:`serve.http.errors`)."""
+
+    error: ErrorDetail
+
+
+_ERRORS = {
+    400: "The body is not parsable (not UTF-8, for instance).",
+    401: "Missing, malformed, unknown or revoked API key.",
+    404: "No such resource, or it belongs to another key.",
+    413: "The body is larger than the server accepts.",
+    422: "The request is invalid; the message names the field.",
+    429: "Over this key's rate limit; see Retry-After.",
+    503: "Saturated or the store is unreachable; see Retry-After.",
+    504: "The turn took longer than the server waits.",
+}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, all :class:`ErrorBody`."""
+    return {s: {"model": ErrorBody, "description": _ERRORS[s]} for s in statuses}
+
+
+#: Any route with a JSON body: unparsable (400), too large (413), invalid (422).
+_BODY = (400, 413, 422)
+#: Any route that runs a turn: saturated (503) or too slow (504).
+_TURN = (503, 504)
+
+# Every route: the key (401, 503 when the store is down) and its rate limit (429).
+router = APIRouter(prefix="/api", tags=["api"], responses=_errors(401, 429, 503))
+Auth = Annotated[Principal, Depends(authorized)]
+SessionId = Annotated[str, Path(pattern=_ID, description="A session id.")]
 
 
 class ChatRequest(_Body):
@@ -75,7 +111,11 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"
 
 
-@router.post("/agent/chat", summary="Send a message to the agents")
+@router.post(
+    "/agent/chat",
+    summary="Send a message to the agents",
+    responses=_errors(*_BODY, 404, *_TURN),
+)
 async def chat(body: ChatRequest, request: Request, principal: Auth) -> Any:
     """The agent's answer; with ``stream``, SSE: ``routed``, ``token``…, ``response``."""
     if body.session_id is not None:
@@ -131,7 +171,7 @@ async def _event_stream(events: AsyncIterator[dict[str, Any]], slot: Any) -> Asy
         slot.release()
 
 
-@router.get("/sessions", summary="Your sessions, most recent first")
+@router.get("/sessions", summary="Your sessions, most recent first", responses=_errors(422))
 async def sessions(
     request: Request,
     principal: Auth,
@@ -142,19 +182,30 @@ async def sessions(
     return {"sessions": found}
 
 
-@router.get("/sessions/{session_id}", summary="A session with its turns")
+@router.get(
+    "/sessions/{session_id}", summary="A session with its turns", responses=_errors(404, 422)
+)
 async def get_session(session_id: SessionId, request: Request, principal: Auth) -> Any:
     return await _owned(request, session_id, principal)
 
 
-@router.delete("/sessions/{session_id}", status_code=204, summary="Delete a session")
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=204,
+    summary="Delete a session",
+    responses=_errors(404, 422),
+)
 async def delete_session(session_id: SessionId, request: Request, principal: Auth) -> Response:
     await _owned(request, session_id, principal)
     await platform(request).delete_session(session_id)
     return Response(status_code=204)
 
 
-@router.post("/sessions/{session_id}/feedback", summary="Rate an answer (1-10)")
+@router.post(
+    "/sessions/{session_id}/feedback",
+    summary="Rate an answer (1-10)",
+    responses=_errors(*_BODY, 404),
+)
 async def feedback(
     session_id: SessionId, body: FeedbackRequest, request: Request, principal: Auth
 ) -> Any:
@@ -162,7 +213,11 @@ async def feedback(
     return await platform(request).rate(session_id, body.response_id, body.rating, body.feedback)
 
 
-@router.post("/workflows", summary="Plan a request and run it with several agents")
+@router.post(
+    "/workflows",
+    summary="Plan a request and run it with several agents",
+    responses=_errors(*_BODY, 404, *_TURN),
+)
 async def workflows(body: WorkflowRequest, request: Request, principal: Auth) -> Any:
     if body.session_id is not None:
         await _owned_or_new(request, body.session_id, principal)
@@ -181,7 +236,10 @@ async def pipelines(request: Request, principal: Auth) -> dict[str, Any]:
 
 
 @router.post(
-    "/pipelines/{name}/run", status_code=202, summary="Start a pipeline run in the background"
+    "/pipelines/{name}/run",
+    status_code=202,
+    summary="Start a pipeline run in the background",
+    responses=_errors(*_BODY, 404, 503),
 )
 async def run_pipeline(
     name: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,100}$")],
@@ -193,7 +251,7 @@ async def run_pipeline(
         return await platform(request).start_run(name, body.inputs)
 
 
-@router.get("/runs/{run_id}", summary="A run: status, result or error")
+@router.get("/runs/{run_id}", summary="A run: status, result or error", responses=_errors(404, 422))
 async def get_run(
     run_id: Annotated[str, Path(pattern=_ID)], request: Request, principal: Auth
 ) -> Any:
