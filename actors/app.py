@@ -79,7 +79,7 @@ def _context_info(context: Any) -> dict[str, Any]:
     }
 
 
-def start_tree(config: TreeConfig, *, timeout_s: float = 120.0) -> Any:
+def start_tree(config: TreeConfig, *, timeout_s: float = 600.0) -> Any:
     """Create (or find) the detached root and wait until every child answers."""
     from actors.remote import ON_HEAD, actor_class, tree_children
 

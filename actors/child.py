@@ -83,6 +83,7 @@ def ray_child_spec(
     child_type: ChildType = "worker",
     shutdown_timeout_s: float = 10.0,
     options: Mapping[str, Any] | None = None,
+    start_timeout_s: float = START_TIMEOUT_S,
 ) -> ChildSpec:
     """A ChildSpec whose start creates ``actor_class`` as the named actor ``path``."""
 
@@ -98,7 +99,7 @@ def ray_child_spec(
             "max_concurrency": 1000,
             **(options or {}),
         }
-        handle = await _create(actor_class, opts, args, dict(kwargs or {}))
+        handle = await _create(actor_class, opts, args, dict(kwargs or {}), start_timeout_s)
         return RayChild(path, handle)
 
     return ChildSpec(
@@ -111,7 +112,11 @@ def ray_child_spec(
 
 
 async def _create(
-    actor_class: Any, options: dict[str, Any], args: Sequence[Any], kwargs: dict[str, Any]
+    actor_class: Any,
+    options: dict[str, Any],
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    start_timeout_s: float = START_TIMEOUT_S,
 ) -> Any:
     delay = 0.05
     for _ in range(40):  # the name of a just-killed actor can take a moment to free
@@ -124,7 +129,7 @@ async def _create(
     else:
         raise RuntimeError(f"could not create {options['name']}: the name stays taken")
     try:
-        async with asyncio.timeout(START_TIMEOUT_S):
+        async with asyncio.timeout(start_timeout_s):
             await handle.ready.remote()
     except BaseException:
         ray.kill(handle, no_restart=True)  # a half-started actor must not keep the name

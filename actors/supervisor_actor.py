@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors.base import Supervised
-from actors.child import RayChild, ray_child_spec
+from actors.child import START_TIMEOUT_S, RayChild, ray_child_spec
 from pipelines.observability import get_logger
 from supervision.child import ChildSpec, ChildType, RestartType
 from supervision.errors import SupervisorEscalation
@@ -41,6 +41,24 @@ class ChildDef:
     type: ChildType = "worker"
     shutdown_timeout_s: float = 10.0
     options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def start_timeout_s(self) -> float:
+        """How long starting may take: a supervisor starts its children one by one, so
+        it gets a worker's allowance per descendant (a loaded machine starts a Ray
+        worker process in seconds, not milliseconds)."""
+        return START_TIMEOUT_S * max(1, _descendants(self))
+
+
+def _descendants(child: ChildDef) -> int:
+    """Actors under a supervisor ChildDef (its args carry its children's ChildDefs)."""
+    count = 0
+    for arg in child.args:
+        if isinstance(arg, list):
+            for grandchild in arg:
+                if isinstance(grandchild, ChildDef):
+                    count += 1 + _descendants(grandchild)
+    return count
 
 
 class SupervisorActorBase(Supervised):
@@ -78,6 +96,7 @@ class SupervisorActorBase(Supervised):
             child_type=d.type,
             shutdown_timeout_s=d.shutdown_timeout_s,
             options=d.options,
+            start_timeout_s=d.start_timeout_s,
         )
 
     def _on_event(self, event: SupervisorEvent) -> None:
