@@ -14,10 +14,66 @@ from typing import Any
 from actors.agents.local import LocalBackend, session_summary, turn_summary
 from serve.http.turns import stream_turn
 
-__all__ = ["LocalPlatform", "library_pipelines", "run_dict", "start_recorded_run"]
+__all__ = ["LocalPlatform", "StoreViews", "library_pipelines", "run_dict", "start_recorded_run"]
 
 
-class LocalPlatform:
+class StoreViews:
+    """What both platforms read straight from the store: sessions, runs, the library,
+    the Prometheus view of :meth:`metrics`; and background runs they start."""
+
+    _runs: set[asyncio.Task[Any]]
+
+    @property
+    def store(self) -> Any:
+        raise NotImplementedError
+
+    async def metrics(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def sessions(
+        self, *, user_id: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        found = await self.store.list_sessions(user_id=user_id, limit=limit, offset=offset)
+        return [await session_summary(self.store, s) for s in found]
+
+    async def session(self, session_id: str) -> dict[str, Any]:
+        found = await self.store.get_session(session_id)
+        if found is None:
+            raise LookupError(f"no session {session_id!r}")
+        turns = await self.store.turns(session_id)
+        return {
+            **(await session_summary(self.store, found)),
+            "context": dict(found.context),
+            "turns": [turn_summary(t) for t in turns],
+        }
+
+    async def pipelines(self) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(library_pipelines)
+
+    async def run(self, run_id: str) -> dict[str, Any]:
+        record = await self.store.get_run(run_id)
+        if record is None:
+            raise LookupError(f"no run {run_id!r}")
+        return run_dict(record)
+
+    async def prometheus(self) -> str:
+        from serve.http.prometheus import render
+
+        return render(await self.metrics())
+
+    async def _start_run(self, name: str, inputs: dict[str, Any], run: Any) -> dict[str, Any]:
+        record, task = await start_recorded_run(self.store, name, inputs, run)
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
+        return record
+
+    async def _cancel_runs(self) -> None:
+        for task in list(self._runs):
+            task.cancel()
+        await asyncio.gather(*self._runs, return_exceptions=True)
+
+
+class LocalPlatform(StoreViews):
     """:class:`~serve.http.platform.Platform` in-process; call :meth:`start` first."""
 
     def __init__(
@@ -91,23 +147,6 @@ class LocalPlatform:
             message, session_id, builtin=builtin, user_id=user_id
         )
 
-    async def sessions(
-        self, *, user_id: str | None = None, limit: int = 50, offset: int = 0
-    ) -> list[dict[str, Any]]:
-        found = await self.store.list_sessions(user_id=user_id, limit=limit, offset=offset)
-        return [await session_summary(self.store, s) for s in found]
-
-    async def session(self, session_id: str) -> dict[str, Any]:
-        found = await self.store.get_session(session_id)
-        if found is None:
-            raise LookupError(f"no session {session_id!r}")
-        turns = await self.store.turns(session_id)
-        return {
-            **(await session_summary(self.store, found)),
-            "context": dict(found.context),
-            "turns": [turn_summary(t) for t in turns],
-        }
-
     async def delete_session(self, session_id: str) -> None:
         if not await self.store.delete_session(session_id):
             raise LookupError(f"no session {session_id!r}")
@@ -119,9 +158,6 @@ class LocalPlatform:
     ) -> dict[str, Any]:
         return await self._backend.rate(session_id, response_id, rating, feedback)
 
-    async def pipelines(self) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(library_pipelines)
-
     async def start_run(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         await self._backend.assistant()
         runs = self._backend.runs
@@ -130,16 +166,7 @@ class LocalPlatform:
         async def run(run_id: str) -> Any:
             return await runs.run(name, inputs, run_id=run_id)
 
-        record, task = await start_recorded_run(self.store, name, inputs, run)
-        self._runs.add(task)
-        task.add_done_callback(self._runs.discard)
-        return record
-
-    async def run(self, run_id: str) -> dict[str, Any]:
-        record = await self.store.get_run(run_id)
-        if record is None:
-            raise LookupError(f"no run {run_id!r}")
-        return run_dict(record)
+        return await self._start_run(name, inputs, run)
 
     async def metrics(self) -> dict[str, Any]:
         snapshot = self._backend.metrics.snapshot()
@@ -156,11 +183,6 @@ class LocalPlatform:
         ]
         return snapshot
 
-    async def prometheus(self) -> str:
-        from serve.http.prometheus import render
-
-        return render(await self.metrics())
-
     async def ready(self) -> dict[str, Any]:
         try:
             store_ok = bool(await self.store.ping())
@@ -169,9 +191,7 @@ class LocalPlatform:
         return {"ready": store_ok, "checks": {"store": "ok" if store_ok else "down"}}
 
     async def close(self) -> None:
-        for task in list(self._runs):
-            task.cancel()
-        await asyncio.gather(*self._runs, return_exceptions=True)
+        await self._cancel_runs()
         await self._backend.close()
 
 

@@ -18,16 +18,15 @@ from typing import Any
 import ray
 
 from actors._ray import ActorRef
-from actors.agents.local import session_summary, turn_summary
 from actors.sessions import shard_for
 from actors.store_actor import StoreClient
-from serve.http.local_platform import library_pipelines, run_dict, start_recorded_run
+from serve.http.local_platform import StoreViews
 from serve.http.turns import stream_turn
 
 __all__ = ["TreePlatform"]
 
 
-class TreePlatform:
+class TreePlatform(StoreViews):
     """:class:`~serve.http.platform.Platform` over the tree's named actors."""
 
     def __init__(self, shards: int, *, workspace: str) -> None:
@@ -131,23 +130,6 @@ class TreePlatform:
             )
         )
 
-    async def sessions(
-        self, *, user_id: str | None = None, limit: int = 50, offset: int = 0
-    ) -> list[dict[str, Any]]:
-        found = await self._store.list_sessions(user_id=user_id, limit=limit, offset=offset)
-        return [await session_summary(self._store, s) for s in found]
-
-    async def session(self, session_id: str) -> dict[str, Any]:
-        found = await self._store.get_session(session_id)
-        if found is None:
-            raise LookupError(f"no session {session_id!r}")
-        turns = await self._store.turns(session_id)
-        return {
-            **(await session_summary(self._store, found)),
-            "context": dict(found.context),
-            "turns": [turn_summary(t) for t in turns],
-        }
-
     async def delete_session(self, session_id: str) -> None:
         if not await self._store.delete_session(session_id):
             raise LookupError(f"no session {session_id!r}")
@@ -162,23 +144,11 @@ class TreePlatform:
             )
         )
 
-    async def pipelines(self) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(library_pipelines)
-
     async def start_run(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         async def run(run_id: str) -> Any:
             return await self._executors.call("run", name, inputs, run_id)
 
-        record, task = await start_recorded_run(self._store, name, inputs, run)
-        self._runs.add(task)
-        task.add_done_callback(self._runs.discard)
-        return record
-
-    async def run(self, run_id: str) -> dict[str, Any]:
-        record = await self._store.get_run(run_id)
-        if record is None:
-            raise LookupError(f"no run {run_id!r}")
-        return run_dict(record)
+        return await self._start_run(name, inputs, run)
 
     async def metrics(self) -> dict[str, Any]:
         from actors.status import status_rows
@@ -200,11 +170,6 @@ class TreePlatform:
         ]
         return snapshot
 
-    async def prometheus(self) -> str:
-        from serve.http.prometheus import render
-
-        return render(await self.metrics())
-
     async def ready(self) -> dict[str, Any]:
         from actors._ray import lookup
 
@@ -217,6 +182,4 @@ class TreePlatform:
         return {"ready": all(v == "ok" for v in checks.values()), "checks": checks}
 
     async def close(self) -> None:
-        for task in list(self._runs):
-            task.cancel()
-        await asyncio.gather(*self._runs, return_exceptions=True)
+        await self._cancel_runs()
