@@ -83,9 +83,9 @@ def make_backend(
         return LocalBackend(store, workspace=workspace), f"embedded backend (store {shown_store})"
     reason = "no running tree found"
     try:
-        from actors.agents.tree import TreeBackend
+        from serve.platform_backend import connect_tree
 
-        tree = TreeBackend.connect(address, workspace=workspace)
+        tree = connect_tree(address, workspace=workspace)
     except Exception as exc:  # noqa: BLE001 - any failure to reach the tree means: go embedded
         tree, reason = None, f"cannot reach the tree ({_one_line(exc)})"
     if tree is not None:

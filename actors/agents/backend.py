@@ -1,9 +1,10 @@
-"""What a chat front end (the terminal chat, later the HTTP API) talks to.
+"""What the terminal chat talks to.
 
-Two implementations: :class:`actors.agents.local.LocalBackend` runs the whole
-agent framework in this process over the local store (the embedded mode, no
-Ray), and :class:`actors.agents.tree.TreeBackend` talks to a running tree
-(``elexirion up``). Both return plain JSON-able dicts, the same shapes:
+Implementations: :class:`actors.agents.local.LocalBackend` runs the whole agent
+framework in this process over the local store (the embedded mode, no Ray);
+:class:`serve.platform_backend.PlatformBackend` talks to a running tree
+(``elexirion up``); :class:`serve.http_client.HttpBackend` to a remote server.
+All return plain JSON-able dicts, the same shapes:
 
 - a chat result is the :class:`~actors.agents.models.AgentResponse` as a dict plus
   ``session_id``;

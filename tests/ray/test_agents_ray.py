@@ -21,9 +21,10 @@ APP = "examples/sample_project/app.py"
 
 
 def backend(tree: dict[str, Any]) -> Any:
-    from actors.agents.tree import TreeBackend
+    from serve.http.tree_platform import TreePlatform
+    from serve.platform_backend import PlatformBackend
 
-    return TreeBackend(tree["config"].shards, workspace=str(REPO))
+    return PlatformBackend(TreePlatform(tree["config"].shards, workspace=str(REPO)))
 
 
 def test_agents_subtree_is_supervised(tree: dict[str, Any]) -> None:

@@ -315,32 +315,30 @@ def test_session_option_continues_that_session_interactively(fake: FakeBackend) 
 
 @pytest.fixture
 def backends(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
-    """Stand-in modules for actors.agents.local and actors.agents.tree."""
+    """Stand-in modules for actors.agents.local and serve.platform_backend."""
     state = SimpleNamespace(tree=None, connects=[], error=None)
 
     class LocalBackend:
         def __init__(self, store_url: str, *, workspace: str) -> None:
             self.store_url, self.workspace = store_url, workspace
 
-    class TreeBackend:
-        @classmethod
-        def connect(cls, address: str | None, *, workspace: str) -> Any:
-            state.connects.append((address, workspace))
-            if state.error:
-                raise state.error
-            return state.tree
+    def connect_tree(address: str | None, *, workspace: str) -> Any:
+        state.connects.append((address, workspace))
+        if state.error:
+            raise state.error
+        return state.tree
 
-    local, tree = ModuleType("actors.agents.local"), ModuleType("actors.agents.tree")
+    local, tree = ModuleType("actors.agents.local"), ModuleType("serve.platform_backend")
     local.LocalBackend = LocalBackend  # type: ignore[attr-defined]
-    tree.TreeBackend = TreeBackend  # type: ignore[attr-defined]
+    tree.connect_tree = connect_tree  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "actors.agents.local", local)
-    monkeypatch.setitem(sys.modules, "actors.agents.tree", tree)
+    monkeypatch.setitem(sys.modules, "serve.platform_backend", tree)
     state.Local = LocalBackend
     return state
 
 
 def test_embedded_never_asks_for_the_tree(backends: SimpleNamespace) -> None:
-    """--embedded builds the LocalBackend and never calls TreeBackend.connect."""
+    """--embedded builds the LocalBackend and never looks for the tree."""
     backend, note = cli_chat.make_backend(
         embedded=True, address=None, store="sqlite:////tmp/a.db", workspace="/w"
     )
@@ -349,7 +347,7 @@ def test_embedded_never_asks_for_the_tree(backends: SimpleNamespace) -> None:
 
 
 def test_running_tree_is_preferred(backends: SimpleNamespace) -> None:
-    """Without --embedded the running tree answers when TreeBackend.connect finds one."""
+    """Without --embedded the running tree answers when connect_tree finds one."""
     backends.tree = object()
     backend, note = cli_chat.make_backend(
         embedded=False, address="ray://h:1", store="sqlite:////tmp/a.db", workspace="/w"
