@@ -12,8 +12,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from actors.agents.workflow import BUILTIN_WORKFLOWS
 from serve.http.auth import Principal, authorized
 from serve.http.errors import ApiError, error_body
 from serve.http.limits import claim_slot, turn_slot
@@ -79,11 +80,25 @@ class FeedbackRequest(_Body):
     feedback: str = Field(default="", max_length=5_000)
 
 
+def _builtin_workflow(name: str) -> str:
+    if name not in BUILTIN_WORKFLOWS:
+        raise ValueError(f"not a built-in workflow ({', '.join(sorted(BUILTIN_WORKFLOWS))})")
+    return name
+
+
+#: A built-in workflow's name: an enum in the schema, checked (422) before the platform.
+BuiltinWorkflow = Annotated[
+    str,
+    Field(json_schema_extra={"enum": sorted(BUILTIN_WORKFLOWS)}),
+    AfterValidator(_builtin_workflow),
+]
+
+
 class WorkflowRequest(_Body):
     message: str = Field(min_length=1, max_length=20_000)
     session_id: str | None = Field(default=None, pattern=_ID)
-    workflow: str | None = Field(
-        default=None, description="A built-in workflow (analysis_and_refactor); else planned."
+    workflow: BuiltinWorkflow | None = Field(
+        default=None, description="A built-in workflow; without one the request is planned."
     )
 
 
