@@ -320,7 +320,7 @@ def settings(auth: bool, latency_ms: float) -> dict[str, Any]:
     from serve.http.app import HttpConfig
 
     return {
-        "serve": asdict(ServeSettings()),
+        "serve": {k: v for k, v in asdict(ServeSettings()).items() if k not in ("host", "port")},
         "proxy": "HAProxy" if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1" else "default",
         "http": asdict(HttpConfig(auth=auth)),
         "auth": "one key per session" if auth else "--no-auth (one shared anonymous key)",
