@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import ray
+from ray.exceptions import RayActorError
 
 from actors._ray import ActorRef
 from actors.base import Supervised
@@ -88,7 +89,24 @@ class _RemoteAgents:
 
     async def handle(self, agent: str, request: Any) -> Any:
         ref = self._refs.setdefault(agent, ActorRef(f"agents/{agent}", deadline_s=5.0))
+        called_at = time.time()
+        try:
+            return await ref.call("handle", request, retry=False)
+        except RayActorError:
+            if not await _restarted_before(ref, called_at):
+                raise  # it died while handling this request: the fallback agent answers
+        # Our handle was to an actor that had already been replaced: send it again.
         return await ref.call("handle", request, retry=False)
+
+
+async def _restarted_before(ref: ActorRef, moment: float) -> bool:
+    """Whether the actor now under ``ref``'s name was started before ``moment`` (so a
+    call that failed at ``moment`` went to its dead predecessor through a stale handle)."""
+    try:
+        info = await ref.call("info", retry=False)
+    except Exception:  # noqa: BLE001 - not back yet: treat as a death during the call
+        return False
+    return float(info.get("started_at") or moment) < moment
 
 
 class _RemoteRouter:

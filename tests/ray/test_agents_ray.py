@@ -73,5 +73,13 @@ async def test_killed_agent_falls_back_and_restarts(tree: dict[str, Any], fake_p
         assert time.monotonic() < deadline + 30, "the analysis agent was not restarted"
         await asyncio.sleep(0.05)
     fake_plan.state.set_plan(FaultPlan())
-    again = await chat.chat(answer["session_id"], f"analyze the code in {APP}")
-    assert again["agent"] == "analysis" and again["fallback_from"] is None
+    # Every shard (each holds its own handle to the agent, the dead one included)
+    # reaches the restarted agent: a stale handle is re-resolved, not a fallback.
+    from actors.sessions import shard_for
+
+    shards = tree["config"].shards
+    sessions = {shard_for(f"after-{i}", shards): f"after-{i}" for i in range(50)}
+    assert len(sessions) == shards
+    for session_id in sessions.values():
+        again = await chat.chat(session_id, f"analyze the code in {APP}")
+        assert again["agent"] == "analysis" and again["fallback_from"] is None, session_id
