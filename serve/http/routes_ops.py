@@ -18,7 +18,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: the tree and the store answer")
+@router.get(
+    "/readyz",
+    summary="Readiness: the tree and the store answer",
+    responses={503: {"description": "Not ready: the body's checks say which part is down."}},
+)
 async def readyz(request: Request) -> Any:
     try:
         state = await request.app.state.platform.ready()
