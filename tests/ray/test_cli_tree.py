@@ -66,7 +66,11 @@ def test_chat_once_talks_to_the_running_tree(tree: dict[str, Any]) -> None:
     assert first.returncode == 0, first.stderr
     assert "tree" in first.stderr.lower() and "embedded" not in first.stderr.lower()
     answer = json.loads(first.stdout)
-    assert answer["agent"] == "analysis", (answer["summary"][:300], answer.get("fallback_reason"), answer.get("routing"))
+    assert answer["agent"] == "analysis", (
+        answer["summary"][:300],
+        answer.get("fallback_reason"),
+        answer.get("routing"),
+    )
     assert {58, 63} <= {f["line"] for f in answer["findings"]}
     follow = cli(
         "chat",
