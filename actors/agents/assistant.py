@@ -369,6 +369,10 @@ def _as_dict(prefs: Any) -> dict[str, Any]:
 def _check_message(text: Any) -> str:
     if not isinstance(text, str) or not text.strip():
         raise AgentInputError("message: must be a non-empty string")
+    if "\x00" in text:
+        raise AgentInputError("message: contains a NUL character")
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        raise AgentInputError("message: contains a lone surrogate (not valid UTF-8)")
     if len(text) > MAX_MESSAGE_CHARS:
         raise AgentInputError(
             f"message: {len(text)} characters, more than the {MAX_MESSAGE_CHARS} allowed"

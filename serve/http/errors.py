@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipelines.observability import get_logger
 from serve.http.platform import Saturated
+from store.errors import InvalidRequest
 
 __all__ = ["ApiError", "error_body", "install_error_handlers"]
 
@@ -97,6 +98,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ValueError)
     async def bad_value(request: Request, exc: ValueError) -> Any:
+        return _json(422, "invalid_request", str(exc))
+
+    @app.exception_handler(InvalidRequest)
+    async def unstorable(request: Request, exc: InvalidRequest) -> Any:
         return _json(422, "invalid_request", str(exc))
 
     @app.exception_handler(Saturated)

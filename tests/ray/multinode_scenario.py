@@ -58,7 +58,15 @@ def main() -> int:
         )
         findings["tree_up_s"] = round(time.perf_counter() - started, 2)
         _progress("tree up")
-        loads = ray.get(ray.get_actor("elexirion/executors").loads.remote(), timeout=60)
+        # An executor still starting (or restarting) on a busy machine is not in the
+        # pool yet: wait (bounded) until all three are live before judging placement.
+        executors = ray.get_actor("elexirion/executors")
+        deadline = time.monotonic() + 120
+        while True:
+            loads = ray.get(executors.loads.remote(), timeout=60)
+            if len(loads["nodes"]) == 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         nodes = loads["nodes"]
         findings["executor_nodes"] = nodes
         findings["distinct_nodes"] = len(set(nodes.values()))

@@ -139,6 +139,11 @@ async def test_bad_message_names_the_field(offline_backend: LocalBackend) -> Non
         await offline_backend.chat(None, "   ")
     with pytest.raises(ValueError, match="message: 20001 characters"):
         await offline_backend.chat(None, "x" * 20001)
+    with pytest.raises(ValueError, match="message: contains a NUL character"):
+        await offline_backend.chat(None, "analyze\x00this")
+    with pytest.raises(ValueError, match="message: contains a lone surrogate"):
+        await offline_backend.chat(None, "analyze \ud800 this")
+    assert await offline_backend.sessions() == [], "a refused message writes nothing"
 
 
 class _Crashing:
