@@ -28,3 +28,6 @@ class TreeConfig:
     #: Directory the agents may read (and write after confirmation) when a request
     #: names none; clients normally send their own.
     workspace: str = "."
+    #: Run the agents subtree (router + agents). A tree that only runs pipelines
+    #: (``elexirion run --cluster``, batch workers) can leave it out.
+    agents: bool = True

@@ -460,13 +460,25 @@ def tree_children(config: TreeConfig) -> list[ChildDef]:
             shutdown_timeout_s=30.0,
             options=ON_HEAD,
         ),
-        ChildDef(
-            "agents",
-            "agents",
-            "supervisor",
-            ("agents", _agents(config), "rest_for_one", config.max_restarts, config.period_s),
-            type="supervisor",
-            options=ON_HEAD,
+        *(
+            [
+                ChildDef(
+                    "agents",
+                    "agents",
+                    "supervisor",
+                    (
+                        "agents",
+                        _agents(config),
+                        "rest_for_one",
+                        config.max_restarts,
+                        config.period_s,
+                    ),
+                    type="supervisor",
+                    options=ON_HEAD,
+                )
+            ]
+            if config.agents
+            else []
         ),
         ChildDef("health", "health", "health", ("health",), options=ON_HEAD),
     ]
