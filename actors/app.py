@@ -37,13 +37,18 @@ def connect(
         return _context_info(None)
     target = address or "auto"
     try:
-        context = ray.init(address=target, namespace=NAMESPACE, logging_level="ERROR")
+        context = ray.init(address=target, namespace=NAMESPACE, **_QUIET)
     except ConnectionError:
         if address not in (None, "auto") or not start_local:
             raise
         _start_head(num_cpus)
-        context = ray.init(address="auto", namespace=NAMESPACE, logging_level="ERROR")
+        context = ray.init(address="auto", namespace=NAMESPACE, **_QUIET)
     return _context_info(context)
+
+
+#: A CLI command is a driver: the tree's actors log to Ray's log files (and the
+#: dashboard), not into the user's terminal.
+_QUIET: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": False}
 
 
 def _start_head(num_cpus: int | None) -> None:

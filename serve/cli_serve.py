@@ -97,9 +97,13 @@ def _start_cluster_app(  # noqa: PLR0917 - the command's options, passed on
     shards: int,
     executors: int,
 ) -> None:
+    import logging
+
     from ray import serve
 
     from actors.app import connect, start_tree, tree_status
+
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)  # its INFO lines are for Ray logs
     from actors.config import TreeConfig
     from serve.cli_tree import provider_env
     from serve.deployment import APP_NAME, ServeSettings, build_application
