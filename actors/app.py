@@ -86,7 +86,8 @@ def _context_info(context: Any) -> dict[str, Any]:
 
 def start_tree(config: TreeConfig, *, timeout_s: float = 600.0) -> Any:
     """Create (or find) the detached root and wait until every child answers."""
-    from actors.remote import ON_HEAD, actor_class, tree_children
+    from actors.remote import actor_class
+    from actors.tree import ON_HEAD, tree_children
 
     existing = lookup(ROOT)
     if existing is not None:

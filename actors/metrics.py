@@ -17,9 +17,10 @@ from __future__ import annotations
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
-__all__ = ["MetricsBook", "provider_usage"]
+__all__ = ["MetricsBook", "provider_usage", "run_event"]
 
 _WINDOW_S = 3600.0
 _MINUTES = 30
@@ -158,3 +159,28 @@ def provider_usage(results: Mapping[str, Any]) -> dict[str, dict[str, float]]:
         row["tokens_out"] += int(tokens.get("output_tokens") or 0)
         row["cost_usd"] += float(result.get("cost") or result.get("cost_usd") or 0.0)
     return dict(usage)
+
+
+def run_event(
+    pipeline: Any,
+    started: float,
+    *,
+    result: dict[str, Any] | None = None,
+    error: BaseException | None = None,
+) -> dict[str, Any]:
+    """The telemetry event of a finished (or failed) run."""
+    name = pipeline if isinstance(pipeline, str) else str(pipeline.get("source", "submitted"))
+    event: dict[str, Any] = {
+        "kind": "run",
+        "pipeline": Path(name).stem,
+        "outcome": "ok" if error is None else "failed",
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+    if result is not None:
+        event["cost_usd"] = result.get("cost_usd") or 0.0
+        event["providers"] = provider_usage(result.get("results") or {})
+    if error is not None:
+        cause = getattr(error, "cause", None) or error
+        event["code"] = getattr(cause, "code", type(cause).__name__)
+        event["error"] = str(cause)[:300]
+    return event

@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 from actors.agents.analysis import AnalysisAgent, RefactoringAgent
@@ -23,7 +22,7 @@ from actors.agents.base import AgentBase, Runs
 from actors.agents.coding import CodeAgent, TestingAgent
 from actors.agents.models import AgentRequest, AgentResponse
 from actors.agents.planning import DeploymentAgent, GeneralAgent, PlanningAgent
-from actors.metrics import MetricsBook
+from actors.metrics import MetricsBook, run_event
 from actors.streams import StreamHub
 from pipelines.observability import get_logger
 
@@ -120,33 +119,6 @@ class _ExecutorRuns:
         if self._record is not None:
             await self._record(run_event(pipeline, started, result=result))
         return result
-
-
-def run_event(
-    pipeline: Any,
-    started: float,
-    *,
-    result: dict[str, Any] | None = None,
-    error: BaseException | None = None,
-) -> dict[str, Any]:
-    """The telemetry event of a finished (or failed) run."""
-    from actors.metrics import provider_usage
-
-    name = pipeline if isinstance(pipeline, str) else str(pipeline.get("source", "submitted"))
-    event: dict[str, Any] = {
-        "kind": "run",
-        "pipeline": Path(name).stem,
-        "outcome": "ok" if error is None else "failed",
-        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-    }
-    if result is not None:
-        event["cost_usd"] = result.get("cost_usd") or 0.0
-        event["providers"] = provider_usage(result.get("results") or {})
-    if error is not None:
-        cause = getattr(error, "cause", None) or error
-        event["code"] = getattr(cause, "code", type(cause).__name__)
-        event["error"] = str(cause)[:300]
-    return event
 
 
 class LocalBackend:

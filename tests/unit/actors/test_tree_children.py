@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from actors.config import TreeConfig
-from actors.remote import tree_children
+from actors.tree import tree_children
 
 
 def test_default_tree_has_the_agents_subtree() -> None:
