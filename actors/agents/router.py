@@ -36,6 +36,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from threadpoolctl import threadpool_limits
 
+from actors.agents._router_scorer import LinearScorer
 from actors.agents.models import REQUEST_TYPES, Classification
 from pipelines.observability import get_logger
 
@@ -155,6 +156,7 @@ class RequestClassifier:
         self.fit_seconds = time.perf_counter() - started
         self.classes: tuple[str, ...] = tuple(str(c) for c in self._model.classes_)
         self.size = len(pairs)
+        self._scorer = LinearScorer(self._model)
 
     @classmethod
     def from_file(cls, path: str | Path, *, random_state: int = 0) -> RequestClassifier:
@@ -163,7 +165,7 @@ class RequestClassifier:
 
     def predict(self, text: str) -> tuple[str, float, dict[str, float]]:
         """``(type, confidence, {type: probability})`` for one request."""
-        probabilities = self._model.predict_proba([text])[0]
+        probabilities = self._scorer.proba(text)  # = predict_proba([text])[0], ~20x cheaper
         scores = {kind: float(p) for kind, p in zip(self.classes, probabilities, strict=True)}
         best = max(scores, key=scores.__getitem__)
         return best, min(max(scores[best], 0.0), 1.0), scores

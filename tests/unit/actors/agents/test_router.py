@@ -134,6 +134,17 @@ def test_confidence_is_a_probability_and_lower_on_gibberish(
     assert min(c for _, c, _ in clear) > max(c for _, c, _ in noise)
 
 
+def test_fast_scorer_matches_scikit_learn(classifier: RequestClassifier) -> None:
+    """The per-request scorer gives scikit-learn's probabilities on every shipped text,
+    on edge cases (empty, unknown words only, long, non-ASCII) and on misspellings."""
+    texts = [t for t, _ in load_examples(DEFAULT_TRAIN_PATH) + load_examples(HELDOUT_PATH)]
+    texts += ["", "   ", "qzxv", "x" * 5000, "Überprüfe die Datei 日本語 app.py", "refactr ths"]
+    for text in texts:
+        expected = classifier._model.predict_proba([text])[0]
+        got = classifier._scorer.proba(text)
+        assert list(got) == pytest.approx(list(expected), abs=1e-12), text
+
+
 def test_training_is_deterministic(classifier: RequestClassifier) -> None:
     """Two classifiers trained on the same file give identical scores."""
     again = RequestClassifier.from_file(DEFAULT_TRAIN_PATH)
