@@ -122,10 +122,13 @@ class PipelineExecutor:
     async def _run(
         self, run_id: str, pipeline: str | dict[str, Any], inputs: dict[str, Any]
     ) -> dict[str, Any]:
-        existing = await self._store.get_run(run_id)
-        if existing is not None:
-            return await self._continue(existing)
-        source, text = pipeline_yaml(pipeline)
+        try:
+            source, text = pipeline_yaml(pipeline)
+        except ConfigError:
+            existing = await self._store.get_run(run_id)
+            if existing is None:
+                raise
+            return await self._continue(existing)  # recorded with its YAML: still resumable
         now = time.time()
         record = RunRecord(
             run_id=run_id,
@@ -140,8 +143,12 @@ class PipelineExecutor:
             updated_at=now,
             pipeline_yaml=text,
         )
-        await self._store.create_run(record)  # idempotent by run id
-        return await self._execute(record, fresh=True)
+        if await self._store.create_run(record):  # one write, no read, for a new run
+            return await self._execute(record, fresh=True)
+        existing = await self._store.get_run(run_id)  # a repeat: continue or return it
+        if existing is None:
+            raise RunError(f"run {run_id}: the store reported it but cannot read it")
+        return await self._continue(existing)
 
     async def resume(self, run_id: str) -> dict[str, Any]:
         """Continue ``run_id`` from its last checkpoint (or start it)."""

@@ -1,6 +1,7 @@
 """The ``gateway`` actor: one view of every provider's health and rate limits for
 the whole cluster. Executors ask it before each provider call
-(:class:`RemoteAdmission`) and tell it how the call ended.
+(:class:`RemoteAdmission`) and tell it how the call ended (in batches, see
+:meth:`RemoteAdmission.settle`).
 
 Failure semantics: if the gateway is down (restarting, ~0.5 s), admission fails
 open after a short wait: calls proceed on local policies only (the alternative,
@@ -10,6 +11,7 @@ windows, buckets) is soft and starts fresh after a restart.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -19,9 +21,11 @@ from pipelines.errors import ProviderError
 from pipelines.observability import get_logger
 from pipelines.providers.admission import LocalAdmission, Outcome
 
-__all__ = ["GatewayActorImpl", "RemoteAdmission"]
+__all__ = ["SETTLE_WINDOW_S", "GatewayActorImpl", "RemoteAdmission"]
 
 _log = get_logger("gateway")
+#: How long an executor gathers call outcomes before it sends them to the gateway.
+SETTLE_WINDOW_S = 0.02
 
 
 class GatewayActorImpl(Supervised):
@@ -46,6 +50,11 @@ class GatewayActorImpl(Supervised):
             provider, model, outcome=outcome, estimated=estimated, actual=actual
         )
 
+    async def settle_many(self, outcomes: list[tuple[str, str, Outcome, int, int]]) -> None:
+        """:meth:`settle` for a batch of ``(provider, model, outcome, estimated, actual)``."""
+        for provider, model, outcome, estimated, actual in outcomes:
+            await self.settle(provider, model, outcome, estimated, actual)
+
     async def snapshot(self) -> dict[str, Any]:
         breakers = self._resilience.breakers.snapshot() if self._resilience.breakers else []
         return {"breakers": breakers, "metrics": self._resilience.metrics.snapshot()}
@@ -56,6 +65,8 @@ class RemoteAdmission:
 
     def __init__(self, ref: ActorRef | None = None) -> None:
         self._ref = ref or ActorRef("gateway", deadline_s=2.0)
+        self._outcomes: list[tuple[str, str, Outcome, int, int]] = []
+        self._window: asyncio.Task[None] | None = None
 
     async def admit(self, provider: str, model: str, tokens: int) -> None:
         from ray.exceptions import RayTaskError
@@ -75,7 +86,16 @@ class RemoteAdmission:
     async def settle(
         self, provider: str, model: str, *, outcome: Outcome, estimated: int, actual: int
     ) -> None:
+        """Queue the outcome; the outcomes of one :data:`SETTLE_WINDOW_S` reach the gateway
+        in one call (a breaker decides at most that much later; the caller never waits)."""
+        self._outcomes.append((provider, model, outcome, estimated, actual))
+        if self._window is None:
+            self._window = asyncio.get_running_loop().create_task(self._send_after_window())
+
+    async def _send_after_window(self) -> None:
+        await asyncio.sleep(SETTLE_WINDOW_S)
+        batch, self._outcomes, self._window = self._outcomes, [], None
         try:
-            await self._ref.call("settle", provider, model, outcome, estimated, actual)
+            await self._ref.call("settle_many", batch)
         except Exception as exc:  # noqa: BLE001 - a lost outcome only delays a breaker decision
-            _log.warning("gateway_unavailable", error=type(exc).__name__, provider=provider)
+            _log.warning("gateway_unavailable", error=type(exc).__name__, outcomes=len(batch))

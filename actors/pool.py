@@ -47,6 +47,7 @@ class ExecutorPool:
         self._max_failovers = max_failovers
         self._wait_s = wait_s
         self.failovers = 0
+        self._turn = 0
 
     async def node_of(self, slot: Slot) -> str:
         key = f"{slot.id}:{id(slot.handle)}"
@@ -63,7 +64,14 @@ class ExecutorPool:
             if node is not None:
                 candidates = [s for s in candidates if await self.node_of(s) == node]
             if candidates:
-                return min(candidates, key=lambda s: (self._in_flight.get(s.id, 0), s.id))
+                # Among the least loaded, take turns: several callers place runs on
+                # the same executors, and each sees only its own load.
+                ordered = sorted(candidates, key=lambda s: s.id)
+                shift = self._turn % len(ordered)
+                self._turn += 1
+                return min(
+                    ordered[shift:] + ordered[:shift], key=lambda s: self._in_flight.get(s.id, 0)
+                )
             if asyncio.get_running_loop().time() > deadline:
                 where = f" on node {node}" if node else ""
                 raise RuntimeError(f"no live executor{where} within {self._wait_s} s")

@@ -6,6 +6,7 @@ reservation (``num_cpus=0``: they wait on I/O), and is named after its tree path
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from typing import Any
@@ -21,8 +22,16 @@ from actors.pool import ExecutorPool, Slot
 from actors.store_actor import StoreActorImpl, StoreClient
 from actors.supervisor_actor import ChildDef, SupervisorActorBase
 from actors.telemetry import TelemetryActorImpl, record_event
+from pipelines.observability import get_logger
 
-__all__ = ["actor_class"]
+__all__ = ["HISTORY_TTL_S", "SLOTS_TTL_S", "actor_class"]
+
+_log = get_logger("executors")
+
+#: How long a caller's list of live executors is trusted before it is fetched again.
+SLOTS_TTL_S = 1.0
+#: How long the router reuses telemetry's per-agent success rates.
+HISTORY_TTL_S = 2.0
 
 
 class _ExecutorsSupervisor(SupervisorActorBase):
@@ -54,6 +63,10 @@ class _ExecutorsSupervisor(SupervisorActorBase):
             pipeline, inputs, run_id=run_id, node=node, stream_key=stream_key
         )
 
+    async def slots(self) -> list[tuple[str, Any]]:
+        """The live executors as ``(id, handle)``: callers place their runs themselves."""
+        return [(slot.id, slot.handle) for slot in self._live()]
+
     async def loads(self) -> dict[str, Any]:
         nodes = {s.id: await self._pool.node_of(s) for s in self._live()}
         return {"in_flight": self._pool.loads(), "nodes": nodes, "failovers": self._pool.failovers}
@@ -64,10 +77,33 @@ class _PlainSupervisor(SupervisorActorBase):
 
 
 class _Pool:
-    """The executor pool as seen from shards: the ``executors`` supervisor actor."""
+    """Runs placed from this process straight onto the executors: one actor hop per run,
+    not two through the ``executors`` supervisor. The supervisor hands out its live
+    children (:meth:`_ExecutorsSupervisor.slots`); the list is fetched again when it is
+    older than :data:`SLOTS_TTL_S` and a run asks for it, so a restarted executor is
+    picked up while a failed-over run waits for one (see :class:`ExecutorPool`)."""
 
     def __init__(self) -> None:
         self._ref = ActorRef("executors", deadline_s=20.0)
+        self._slots: list[Slot] = []
+        self._fetched_at = float("-inf")
+        self._refresh: asyncio.Task[None] | None = None
+        self._pool = ExecutorPool(self._live)
+
+    def _live(self) -> list[Slot]:
+        stale = time.monotonic() - self._fetched_at > SLOTS_TTL_S
+        if stale and (self._refresh is None or self._refresh.done()):
+            self._refresh = asyncio.get_running_loop().create_task(self._fetch())
+        return self._slots
+
+    async def _fetch(self) -> None:
+        try:
+            pairs = await self._ref.call("slots")
+        except Exception as exc:  # noqa: BLE001 - keep the last list; the next call retries
+            _log.warning("executor_slots_unavailable", error=type(exc).__name__)
+            return
+        self._slots = [Slot(str(i), handle) for i, handle in pairs]
+        self._fetched_at = time.monotonic()
 
     async def run(
         self,
@@ -77,7 +113,9 @@ class _Pool:
         run_id: str,
         stream_key: str | None = None,
     ) -> dict[str, Any]:
-        return dict(await self._ref.call("run", pipeline, inputs, run_id, None, stream_key))
+        if not self._slots:
+            await self._fetch()
+        return await self._pool.run(pipeline, inputs, run_id=run_id, stream_key=stream_key)
 
 
 class _RemoteAgents:
@@ -274,14 +312,23 @@ class _RouterActor(Supervised):
 
         self._init_supervised(path)
         self._telemetry = ActorRef("telemetry", deadline_s=2.0)
+        self._rates: dict[tuple[str, str], float] = {}
+        self._history_at = float("-inf")
         self._router = make_router(_Pool(), history=self._history)
 
     async def _history(self) -> dict[tuple[str, str], float]:
+        """Success rates per (agent, type) from telemetry, at most ``HISTORY_TTL_S`` old
+        (an actor hop per turn for a number that moves slowly is not worth it)."""
+        now = time.monotonic()
+        if now - self._history_at < HISTORY_TTL_S:
+            return self._rates
         try:
             rates = await self._telemetry.call("agent_success", retry=False)
         except Exception:  # noqa: BLE001 - no telemetry: the neutral prior applies
             return {}
-        return {tuple(key.split("|", 1)): rate for key, rate in rates.items()}  # type: ignore[misc]
+        self._rates = {tuple(k.split("|", 1)): rate for k, rate in rates.items()}  # type: ignore[misc]
+        self._history_at = now
+        return self._rates
 
     async def classify_request(self, text: str, context: dict[str, Any] | None = None) -> Any:
         return await self._router.classify_request(text, context)

@@ -89,14 +89,26 @@ class SessionShard:
         turn_id: str,
         meta: dict[str, Any] | None = None,
         user_id: str | None = None,
+        context_update: dict[str, Any] | None = None,
+        active_agent: str | None = None,
     ) -> dict[str, Any]:
-        """Write one turn through to the store; returns it once it is durable."""
+        """Write one turn through to the store; returns it once it is durable.
+
+        ``context_update`` is merged into the session's context (as
+        :meth:`update_context`) and stored in the same write as the turn.
+        """
         hot = await self._session(session_id, user_id)
+        extra: dict[str, Any] = {}
+        if context_update is not None:
+            context = _merged(hot.context, context_update)
+            extra = {"context": context, "active_agent": active_agent or hot.active_agent}
         turn = _turn_dict(
             await self._store.append_turn(
-                session_id, turn_id=turn_id, role=role, content=content, meta=meta or {}
+                session_id, turn_id=turn_id, role=role, content=content, meta=meta or {}, **extra
             )
         )
+        if extra:
+            hot.context, hot.active_agent = extra["context"], extra["active_agent"]
         if not any(t["turn_id"] == turn["turn_id"] for t in hot.turns):
             hot.turns.append(turn)
             del hot.turns[:-HISTORY_TURNS]
@@ -118,8 +130,7 @@ class SessionShard:
         """Merge ``update`` into the session's context (a ``None`` value removes the key)
         and write it through to the store; returns the new context once durable."""
         hot = await self._session(session_id)
-        context = {**hot.context, **update}
-        context = {k: v for k, v in context.items() if v is not None}
+        context = _merged(hot.context, update)
         await self._store.update_session(
             session_id, context=context, active_agent=active_agent or hot.active_agent
         )
@@ -185,6 +196,11 @@ class SessionShard:
             "evictions": self.evictions,
             "loads": self.loads,
         }
+
+
+def _merged(context: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``context`` with ``update`` applied; a ``None`` value removes its key."""
+    return {k: v for k, v in {**context, **update}.items() if v is not None}
 
 
 def _turn_dict(turn: Any) -> dict[str, Any]:

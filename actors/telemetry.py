@@ -136,9 +136,54 @@ class TelemetryActorImpl(Supervised):
         await self._flush()
 
 
+#: How long a process gathers events before it sends them to the telemetry actor in
+#: one call, and how many it sends at most per call.
+SEND_WINDOW_S = 0.02
+SEND_MAX = 256
+
+
+class _Sender:
+    """This process's events on their way to the telemetry actor, a batch per call: under
+    load, one actor call carries the events of many turns instead of one each."""
+
+    def __init__(self) -> None:
+        self._events: list[dict[str, Any]] = []
+        self._window: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def add(self, event: dict[str, Any]) -> None:
+        self._events.append({**event, "at": event.get("at", time.time())})
+        loop = asyncio.get_running_loop()
+        if len(self._events) >= SEND_MAX:
+            batch, self._events = self._events, []
+            task = loop.create_task(self._send(batch))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+        elif self._window is None:
+            self._window = loop.create_task(self._after_window())
+
+    async def _after_window(self) -> None:
+        await asyncio.sleep(SEND_WINDOW_S)
+        self._window = None
+        batch, self._events = self._events, []
+        if batch:
+            await self._send(batch)
+
+    async def _send(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            await _TELEMETRY.call("record", batch, retry=False)
+        except Exception:  # noqa: BLE001 - telemetry is best effort: see record_event
+            _log.debug("telemetry_send_failed", events=len(batch))
+
+
+_SENDER = _Sender()
+
+
 async def record_event(event: dict[str, Any]) -> None:
-    """Send one event to the telemetry actor; never raises (telemetry is best effort)."""
+    """Queue one event for the telemetry actor (sent within :data:`SEND_WINDOW_S`, with the
+    others of that window); never raises and never waits: telemetry is best effort, and a
+    process that dies loses at most its last window of events."""
     try:
-        await _TELEMETRY.call("record", [event], retry=False)
+        _SENDER.add(event)
     except Exception:  # noqa: BLE001 - see the docstring
         return

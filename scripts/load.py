@@ -130,10 +130,20 @@ def get_json(url: str) -> Any:
         return json.loads(resp.read())
 
 
-def wait_until(ready: Callable[[], object], what: str, deadline_s: float = 180.0) -> None:
-    """Call ``ready`` until it does not raise ``OSError`` (refused, not 200 yet...)."""
+def wait_until(
+    ready: Callable[[], object],
+    what: str,
+    deadline_s: float = 180.0,
+    *,
+    alive: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
+    """Call ``ready`` until it does not raise ``OSError`` (refused, not 200 yet...);
+    stops at once if the process ``alive`` that should become ready has exited."""
     end = time.monotonic() + deadline_s
     while True:
+        if alive is not None and alive.poll() is not None:
+            raise SystemExit(f"{what}: its process exited with {alive.returncode}; see {log}")
         with contextlib.suppress(OSError):
             ready()
             return
@@ -265,11 +275,16 @@ class Bench:
         argv = [str(BIN / "ray"), "start", "--head", "--block", f"--port={gcs}"]
         argv += ["--num-cpus=2", "--disable-usage-stats", f"--temp-dir={self.work / 'ray'}"]
         argv += ["--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}"]
-        procs.start("ray-head", argv, self.env, self.work)
+        # `ray start` refuses to run with token auth on and no token yet (a fresh machine):
+        # make the token first, as `ray.init` would (kept if one exists).
+        token = [str(BIN / "ray"), "get-auth-token", "--generate"]
+        subprocess.run(token, env=self.env, capture_output=True, check=True, timeout=60)
+        head = procs.start("ray-head", argv, self.env, self.work)
         shutdown = [str(BIN / "serve"), "shutdown", "-y", "-a", f"http://127.0.0.1:{dashboard}"]
         procs.before_stop.append(shutdown)
-        wait_until(listening(gcs), "Ray GCS", 120)
-        wait_until(listening(dashboard), "Ray dashboard", 120)
+        log = self.work / "ray-head.log"
+        wait_until(listening(gcs), "Ray GCS", 120, alive=head, log=log)
+        wait_until(listening(dashboard), "Ray dashboard", 120, alive=head, log=log)
         return f"127.0.0.1:{gcs}"
 
     def measure(self, name: str, base: str, n: int, keys: list[str] | None) -> Result:

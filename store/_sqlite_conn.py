@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,8 @@ Conn = sqlite3.Connection
 # LOCKED, IOERR, FULL, CANTOPEN, PROTOCOL.
 _UNAVAILABLE = frozenset({5, 6, 10, 13, 14, 15})
 _CANTOPEN, _NOTADB = 14, 26
+#: At most this many waiting calls share one group commit.
+MAX_GROUP = 64
 
 
 def _dict_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:
@@ -42,7 +45,14 @@ def _dict_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:
 
 @contextmanager
 def transaction(conn: Conn) -> Iterator[None]:
-    """Run the block in one write transaction: committed on exit, rolled back on a raise."""
+    """Run the block in one write transaction: committed on exit, rolled back on a raise.
+
+    Inside a group commit (the connection already in a transaction) the block runs in
+    the group's savepoint for its call, which gives the same all-or-nothing.
+    """
+    if _in_transaction(conn):
+        yield
+        return
     # IMMEDIATE takes the write lock up front, so a read-then-write never fails
     # half-way with SQLITE_BUSY on lock upgrade.
     conn.execute("BEGIN IMMEDIATE")
@@ -53,6 +63,29 @@ def transaction(conn: Conn) -> Iterator[None]:
             conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _in_transaction(conn: Conn) -> bool:
+    return conn.in_transaction
+
+
+def _outcome(
+    run: Callable[[Callable[[Conn], Any]], Any], op: Callable[[Conn], Any]
+) -> tuple[bool, Any]:
+    try:
+        return True, run(op)
+    except Exception as exc:  # noqa: BLE001 - handed to the caller's future
+        return False, exc
+
+
+def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
+    if future.cancelled():  # the caller went away; the call ran (and committed) anyway
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 def one(conn: Conn, sql: str, *args: Any) -> Row | None:
@@ -92,6 +125,9 @@ class SqliteConnection:
         self._conn: Conn | None = None  # touched on the worker thread only
         self._open_lock = asyncio.Lock()
         self._closed = False
+        self._pending: list[tuple[Callable[[Conn], Any], asyncio.Future[Any], Any]] = []
+        self._pending_lock = threading.Lock()
+        self._draining = False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -210,13 +246,74 @@ class SqliteConnection:
             )  # fmt: skip
 
     async def _call(self, op: Callable[[Conn], T]) -> T:
-        """Run ``op`` with the connection on the worker; SQLite errors are mapped there."""
+        """Run ``op`` with the connection on the worker; SQLite errors are mapped there.
+
+        Calls that arrive while the worker is busy are run together as one group
+        commit (:meth:`_drain`): one transaction and one fsync for all of them, each
+        call in its own savepoint, every result released only after the commit.
+        """
         if self._executor is None:
             await self.open()
         self._check_open()
         if self._executor is None:  # never None here; run_in_executor would take the default
             raise StoreError("the SQLite worker is not running")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._guard, op)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._pending_lock:
+            self._pending.append((op, future, loop))
+            start = not self._draining
+            self._draining = True
+        if start:
+            self._executor.submit(self._drain)
+        return await future
+
+    def _drain(self) -> None:
+        """On the worker: run the waiting calls, a group at a time, until none wait."""
+        while True:
+            with self._pending_lock:
+                group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+                if not group:
+                    self._draining = False
+                    return
+            outcomes = self._run_group([op for op, _, _ in group])
+            for (_, future, loop), outcome in zip(group, outcomes, strict=True):
+                loop.call_soon_threadsafe(_settle, future, outcome)
+
+    def _run_group(self, ops: list[Callable[[Conn], Any]]) -> list[tuple[bool, Any]]:
+        """``(ok, result or exception)`` of each op; one op runs as it always did."""
+        if len(ops) == 1 or self._conn is None:
+            return [_outcome(self._guard, op) for op in ops]
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            error = self._map(exc)
+            return [(False, error) for _ in ops]
+        outcomes: list[tuple[bool, Any]] = []
+        for op in ops:
+            conn.execute("SAVEPOINT call")
+            ok, value = _outcome(self._guard, op)
+            if not conn.in_transaction:  # SQLite rolled the whole group back (I/O, full)
+                lost = StoreUnavailable(
+                    f"SQLite database {self.path}: the group commit was rolled back",
+                    backend=self.backend, target=self.path,
+                )  # fmt: skip
+                outcomes = [(False, lost) for _ in outcomes]
+                outcomes.append((ok, value) if not ok else (False, lost))
+                rest = ops[len(outcomes) :]
+                return outcomes + [_outcome(self._guard, o) for o in rest]
+            conn.execute("RELEASE call" if ok else "ROLLBACK TO call")
+            if not ok:
+                conn.execute("RELEASE call")
+            outcomes.append((ok, value))
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            error = self._map(exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return [(False, error) for _ in ops]
+        return outcomes
 
     def _guard(self, op: Callable[[Conn], T]) -> T:
         if self._conn is None:  # close() ran while this call was queued behind it

@@ -151,12 +151,17 @@ class Store(Protocol):
         role: str,
         content: str,
         meta: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        active_agent: str | Keep | None = KEEP,
     ) -> Turn:
         """Append a turn with the next ``seq``; durable (committed) when it returns.
 
         Idempotent by ``(session_id, turn_id)``: a repeat returns the stored turn
         and writes nothing. ``seq`` runs 1, 2, 3... per session without gaps, also
         under concurrent appends. A missing session is created (``user_id`` None).
+        ``context`` (when given) and ``active_agent`` (unless ``KEEP``) are set on the
+        session in the same transaction: a turn and the context it produced are
+        stored together or not at all.
         """
         ...
 
@@ -175,8 +180,9 @@ class Store(Protocol):
 
     # ------------------------------------------------------------ runs & checkpoints
 
-    async def create_run(self, run: RunRecord) -> None:
-        """Insert the run; a repeat of an existing ``run_id`` writes nothing."""
+    async def create_run(self, run: RunRecord) -> bool:
+        """Insert the run; a repeat of an existing ``run_id`` writes nothing. Returns
+        whether this call created it (so a caller learns of a repeat without a read)."""
         ...
 
     async def update_run(

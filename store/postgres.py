@@ -126,8 +126,11 @@ class PostgresStore(PostgresPool):
         role: str,
         content: str,
         meta: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        active_agent: str | b.Keep | None = b.KEEP,
     ) -> Turn:
         turn = s.new_turn(session_id, turn_id, role, content, meta)  # checked before the database
+        update = s.session_update(session_id, context=context, active_agent=active_agent, meta=None)
         find = "SELECT * FROM turns WHERE session_id = %s AND turn_id = %s"
         async with self._connection() as conn:
             existing = await (await conn.execute(find, (session_id, turn_id))).fetchone()
@@ -147,8 +150,11 @@ class PostgresStore(PostgresPool):
                 stored = replace(turn, seq=seq, created_at=self._clock())
                 await conn.execute(_INSERT[Turn], s.to_row(stored))
                 await conn.execute(
-                    "UPDATE sessions SET turn_count = %s, updated_at = %s WHERE id = %s",
-                    (seq, stored.created_at, session_id),
+                    "UPDATE sessions SET turn_count = %(seq)s, updated_at = %(now)s,"
+                    " context = COALESCE(%(context)s::jsonb, context),"
+                    " active_agent = CASE WHEN %(keep)s THEN active_agent ELSE %(agent)s END"
+                    " WHERE id = %(id)s",
+                    {**update, "seq": seq, "now": stored.created_at},
                 )
         return stored
 
@@ -173,8 +179,8 @@ class PostgresStore(PostgresPool):
 
     # ------------------------------------------------------------ runs & checkpoints
 
-    async def create_run(self, run: RunRecord) -> None:
-        await self._exec(_INSERT_NEW[RunRecord], s.to_row(run))
+    async def create_run(self, run: RunRecord) -> bool:
+        return await self._exec(_INSERT_NEW[RunRecord], s.to_row(run)) > 0
 
     async def update_run(
         self,

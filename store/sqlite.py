@@ -12,7 +12,10 @@ actor owns it and everyone else goes through the actor. An outside reader (a
 calls wait up to ``busy_timeout_ms``.
 
 Durability: ``journal_mode=WAL`` with ``synchronous=FULL`` fsyncs the WAL on every
-commit, and every write commits before its call returns.
+commit, and every write commits before its call returns. Calls that queue up while
+the worker is busy share one commit (group commit, see
+:meth:`~store._sqlite_conn.SqliteConnection._call`): under load one fsync covers
+many writes, each in its own savepoint, so one call's failure undoes only its own.
 
 Failure semantics (see :mod:`store.base`): the file locked beyond the busy
 timeout, an I/O error or a full disk raise :class:`StoreUnavailable` (retryable)
@@ -132,8 +135,11 @@ class SqliteStore(SqliteConnection):
         role: str,
         content: str,
         meta: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        active_agent: str | b.Keep | None = b.KEEP,
     ) -> Turn:
         turn = s.new_turn(session_id, turn_id, role, content, meta)  # checked before queueing
+        update = s.session_update(session_id, context=context, active_agent=active_agent, meta=None)
 
         def op(conn: Conn) -> Row:
             with transaction(conn):
@@ -147,8 +153,11 @@ class SqliteStore(SqliteConnection):
                 seq = int(count["turn_count"]) + 1
                 conn.execute(_INSERT[Turn], s.to_row(replace(turn, seq=seq, created_at=now)))
                 conn.execute(
-                    "UPDATE sessions SET turn_count = ?, updated_at = ? WHERE id = ?",
-                    (seq, now, session_id),
+                    "UPDATE sessions SET turn_count = :seq, updated_at = :now,"
+                    " context = COALESCE(:context, context),"
+                    " active_agent = CASE WHEN :keep THEN active_agent ELSE :agent END"
+                    " WHERE id = :id",
+                    {**update, "seq": seq, "now": now},
                 )
                 return must(one(conn, sql, session_id, turn_id))
 
@@ -175,8 +184,8 @@ class SqliteStore(SqliteConnection):
 
     # ------------------------------------------------------------ runs & checkpoints
 
-    async def create_run(self, run: RunRecord) -> None:
-        await self._exec(_INSERT_NEW[RunRecord], s.to_row(run))
+    async def create_run(self, run: RunRecord) -> bool:
+        return await self._exec(_INSERT_NEW[RunRecord], s.to_row(run)) > 0
 
     async def update_run(
         self,

@@ -67,10 +67,8 @@ class Sessions(Protocol):
         turn_id: str,
         meta: dict[str, Any] | None = None,
         user_id: str | None = None,
-    ) -> dict[str, Any]: ...
-
-    async def update_context(
-        self, session_id: str, update: dict[str, Any], *, active_agent: str | None = None
+        context_update: dict[str, Any] | None = None,
+        active_agent: str | None = None,
     ) -> dict[str, Any]: ...
 
 
@@ -212,14 +210,15 @@ class Assistant:
                 "type": response.type,
             },
         ]
-        await self._sessions.update_context(session_id, update, active_agent=response.agent)
         body = response.model_dump(mode="json", exclude={"context_update"})
-        await self._sessions.append(
+        await self._sessions.append(  # the answer and the context it leaves: one write
             session_id,
             "assistant",
             response.summary,
             turn_id=f"{turn_id}:assistant",
             meta={"response": body, "agent": response.agent, "type": response.type},
+            context_update=update,
+            active_agent=response.agent,
         )
         await self._record(
             {

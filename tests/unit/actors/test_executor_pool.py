@@ -117,3 +117,14 @@ async def test_concurrent_callers_share_one_run(store: SqliteStore) -> None:
         pool.run({"yaml": YAML, "source": "x"}, {}, run_id="r6"),
     )
     assert one == two and provider.call_count == 3
+
+
+async def test_idle_executors_take_turns(store: SqliteStore) -> None:
+    """With every executor idle, consecutive runs go to each in turn (callers that each
+    see only their own load must not all pile onto the first executor)."""
+    provider = FakeProvider(default="ok")
+    handles = [FakeHandle(executor(store, provider, f"e{i}"), "n1") for i in range(3)]
+    pool = ExecutorPool(lambda: [Slot(f"e{i}", h) for i, h in enumerate(handles)])
+    for i in range(6):
+        await pool.run({"yaml": YAML, "source": "x"}, {}, run_id=f"turns-{i}")
+    assert [len(h.calls) for h in handles] == [2, 2, 2]

@@ -145,6 +145,37 @@ async def test_append_turn_is_idempotent_by_turn_id(store: Store) -> None:
     assert session is not None and session.turn_count == 1
 
 
+async def test_append_turn_sets_the_context_in_the_same_write(store: Store) -> None:
+    """A turn given a context and an agent stores them on the session with it; without
+    them the session's context and agent stay; a repeat of the turn changes neither."""
+    await store.create_session("s1")
+    await store.update_session("s1", context={"a": 1}, active_agent="analysis")
+    await store.append_turn("s1", turn_id="t1", role="user", content="hi")
+    session = await store.get_session("s1")
+    assert session is not None and (session.context, session.active_agent) == ({"a": 1}, "analysis")
+    turn = await store.append_turn(
+        "s1", turn_id="t2", role="assistant", content="ok", context={"b": [2]}, active_agent="code"
+    )
+    session = await store.get_session("s1")
+    assert session is not None
+    assert (session.context, session.active_agent, session.turn_count) == ({"b": [2]}, "code", 2)
+    assert session.updated_at == turn.created_at
+    await store.append_turn(
+        "s1", turn_id="t2", role="assistant", content="ok", context={"c": 3}, active_agent=None
+    )
+    session = await store.get_session("s1")
+    assert session is not None and (session.context, session.active_agent) == ({"b": [2]}, "code")
+
+
+async def test_append_turn_with_an_unstorable_context_writes_nothing(store: Store) -> None:
+    """A context that cannot be stored fails before anything is written."""
+    with pytest.raises((errors.InvalidRequest, ValueError, TypeError)):
+        await store.append_turn(
+            "s1", turn_id="t1", role="user", content="x", context={"bad": math.nan}
+        )
+    assert await store.turns("s1") == []
+
+
 async def test_append_turn_creates_a_missing_session(store: Store) -> None:
     """Appending to an unknown session creates it, without an owner."""
     turn = await store.append_turn("new", turn_id="t1", role="user", content="hi")
@@ -212,8 +243,10 @@ async def test_run_round_trips_and_create_is_idempotent(store: Store) -> None:
         run_id="r1", pipeline="code_analysis", inputs={"dir": "src"}, executor="executor-0",
         node="node-a", created_at=10.0, updated_at=10.0, pipeline_yaml="workflow: {}\n",
     )  # fmt: skip
-    await store.create_run(run)
-    await store.create_run(dataclasses.replace(run, pipeline="other", status="failed"))
+    assert await store.create_run(run) is True
+    assert (
+        await store.create_run(dataclasses.replace(run, pipeline="other", status="failed")) is False
+    )
     assert await store.get_run("r1") == run
     assert await store.get_run("nope") is None
 

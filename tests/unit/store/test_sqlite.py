@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import sqlite3
 from pathlib import Path
@@ -193,3 +194,39 @@ async def test_unopenable_paths_are_config_errors(tmp_path: Path) -> None:
     for name in ("dir.db", "junk.db"):
         with pytest.raises(errors.StoreConfigError, match=name):
             await open_store(f"sqlite:///{tmp_path / name}")
+
+
+async def test_concurrent_writes_share_commits(sqlite_backend: Backend) -> None:
+    """Writes that wait while the worker is busy commit together (one fsync for many):
+    60 concurrent appends take far fewer COMMITs than 60, and every turn is stored."""
+    store = await sqlite_backend.open()
+    assert isinstance(store, SqliteStore)
+    statements: list[str] = []
+    await store._call(lambda c: c.set_trace_callback(statements.append))
+    turns = await asyncio.gather(
+        *(store.append_turn("s1", turn_id=f"t{i}", role="user", content="x") for i in range(60))
+    )
+    await store._call(lambda c: c.set_trace_callback(None))
+    commits = sum(1 for s in statements if s.strip().upper() == "COMMIT")
+    assert 1 <= commits < 20, commits
+    assert sorted(t.seq for t in turns) == list(range(1, 61))
+    rows = _read(sqlite_backend.sqlite_path, "SELECT COUNT(*) FROM turns")
+    assert rows == [(60,)]  # committed: another connection sees them all
+
+
+async def test_a_failing_call_in_a_group_leaves_the_others_committed(
+    sqlite_backend: Backend,
+) -> None:
+    """One call of a group fails (its own changes undone, its caller gets the error); the
+    calls around it in the same commit succeed."""
+    store = await sqlite_backend.open()
+    await store.create_session("s1")
+    results = await asyncio.gather(
+        store.append_turn("s1", turn_id="a", role="user", content="1"),
+        store.update_session("missing", context={"x": 1}),
+        store.append_turn("s1", turn_id="b", role="user", content="2"),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], errors.NotFound)
+    assert [t.turn_id for t in await store.turns("s1")] == ["a", "b"]
+    assert _read(sqlite_backend.sqlite_path, "SELECT COUNT(*) FROM sessions") == [(1,)]
