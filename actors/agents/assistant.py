@@ -36,13 +36,24 @@ from actors.agents.models import (
 from pipelines.errors import ConfigError
 from pipelines.observability import get_logger
 
-__all__ = ["MAX_MESSAGE_CHARS", "AgentDirectory", "Assistant"]
+__all__ = ["MAX_MESSAGE_CHARS", "AgentDirectory", "Assistant", "SessionNotOwned"]
 
 _log = get_logger("agents")
 MAX_MESSAGE_CHARS = 20_000
 HISTORY_FOR_PROMPT = 6
 FALLBACK_AGENT = "general"
 _RUN_PLAN = re.compile(r"^\s*(run|execute|do|carry out)\s+(the|this)\s+plan\b", re.IGNORECASE)
+
+
+class SessionNotOwned(LookupError):
+    """The session belongs to another user: to that caller it does not exist."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"no session {session_id!r}")
+        self.session_id = session_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SessionNotOwned, (self.session_id,))
 
 
 class AgentDirectory(Protocol):
@@ -144,7 +155,7 @@ class Assistant:
         emit = on_event or (lambda event: None)
         session_id = session_id or uuid.uuid4().hex
         turn_id = turn_id or uuid.uuid4().hex
-        state = await self._sessions.state(session_id, user_id)
+        state = await self._owned_state(session_id, user_id)
         done = _stored_answer(state["turns"], turn_id)
         if done is not None:
             return {**done, "session_id": session_id}
@@ -196,6 +207,15 @@ class Assistant:
             }
         )
         return await self._finish(session_id, turn_id, response, emit)
+
+    async def _owned_state(self, session_id: str, user_id: str | None) -> dict[str, Any]:
+        """The session's state (created for ``user_id`` when new); a session of another
+        user raises :class:`SessionNotOwned`. ``user_id`` None (a local CLI) may
+        continue any session of this store."""
+        state = await self._sessions.state(session_id, user_id)
+        if user_id is not None and state.get("user_id") != user_id:
+            raise SessionNotOwned(session_id)
+        return state
 
     async def _finish(
         self, session_id: str, turn_id: str, response: AgentResponse, emit: ProgressCallback
@@ -298,7 +318,7 @@ class Assistant:
         text = _check_message(text)
         session_id = session_id or uuid.uuid4().hex
         turn_id = uuid.uuid4().hex
-        state = await self._sessions.state(session_id, user_id)
+        state = await self._owned_state(session_id, user_id)
         await self._sessions.append(
             session_id, "user", text, turn_id=f"{turn_id}:user", user_id=user_id
         )

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.observability import get_logger
 from pipelines.providers.offline import approx_tokens
-from serve.http.errors import ApiError
+from serve.http.errors import ApiError, client_message
 from serve.http.platform import Saturated
 
 __all__ = [
@@ -202,9 +202,9 @@ def stream_error(exc: Exception) -> dict[str, Any]:
     elif isinstance(exc, TimeoutError):
         code, message = "timeout", "the platform did not answer in time"
     elif isinstance(exc, LookupError):
-        code, message = "not_found", str(exc).strip("'\"") or "not found"
+        code, message = "not_found", client_message(exc) or "not found"
     elif isinstance(exc, ValueError):
-        code, message = "invalid_request", str(exc)
+        code, message = "invalid_request", client_message(exc)
     else:
         _log.error("openai_stream_error", error=type(exc).__name__)
         code, message = "internal", "internal error; the server log has the details"

@@ -4,6 +4,9 @@ Mapping: :class:`ApiError` as raised; request validation → 422 naming the fiel
 ``LookupError`` → 404; ``ValueError`` (bad input the platform found) → 422;
 :class:`~serve.http.platform.Saturated` → 503 with ``Retry-After``; anything else
 → 500 ``internal`` (logged with its type, the message withheld from the client).
+An error raised in an actor arrives wrapped (Ray's ``RayTaskError(ValueError)``, whose
+text is the remote traceback): clients get the original's message
+(:func:`client_message`).
 """
 
 from __future__ import annotations
@@ -20,9 +23,19 @@ from pipelines.observability import get_logger
 from serve.http.platform import Saturated
 from store.errors import InvalidRequest
 
-__all__ = ["ApiError", "error_body", "install_error_handlers"]
+__all__ = ["ApiError", "client_message", "error_body", "install_error_handlers"]
 
 _log = get_logger("http")
+
+def client_message(exc: BaseException) -> str:
+    """What ``exc`` says, for a client: the original error's message when ``exc`` wraps
+    one raised in an actor (its ``cause``), never the remote traceback around it."""
+    cause = getattr(exc, "cause", None)
+    original = cause if isinstance(cause, BaseException) else exc
+    if isinstance(original, KeyError) and original.args:  # str() would quote it
+        return str(original.args[0])
+    return str(original)
+
 
 _STATUS_CODES = {
     400: "bad_request",
@@ -94,15 +107,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LookupError)
     async def not_found(request: Request, exc: LookupError) -> Any:
-        return _json(404, "not_found", str(exc).strip("'\"") or "not found")
+        return _json(404, "not_found", client_message(exc) or "not found")
 
     @app.exception_handler(ValueError)
     async def bad_value(request: Request, exc: ValueError) -> Any:
-        return _json(422, "invalid_request", str(exc))
+        return _json(422, "invalid_request", client_message(exc))
 
     @app.exception_handler(InvalidRequest)
     async def unstorable(request: Request, exc: InvalidRequest) -> Any:
-        return _json(422, "invalid_request", str(exc))
+        return _json(422, "invalid_request", client_message(exc))
 
     @app.exception_handler(Saturated)
     async def saturated(request: Request, exc: Saturated) -> Any:

@@ -36,6 +36,12 @@ class StoreViews:
         found = await self.store.list_sessions(user_id=user_id, limit=limit, offset=offset)
         return [await session_summary(self.store, s) for s in found]
 
+    async def session_owner(self, session_id: str) -> str | None:
+        found = await self.store.get_session(session_id)
+        if found is None:
+            raise LookupError(f"no session {session_id!r}")
+        return found.user_id
+
     async def session(self, session_id: str) -> dict[str, Any]:
         found = await self.store.get_session(session_id)
         if found is None:

@@ -80,6 +80,10 @@ class Platform(Protocol):
         """Raises ``LookupError`` for an unknown session."""
         ...
 
+    async def session_owner(self, session_id: str) -> str | None:
+        """Whose the session is (one store read); ``LookupError`` for an unknown one."""
+        ...
+
     async def delete_session(self, session_id: str) -> None:
         """Raises ``LookupError`` for an unknown session."""
         ...

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from actors.agents.workflow import BUILTIN_WORKFLOWS
 from serve.http.auth import Principal, authorized
-from serve.http.errors import ApiError, error_body
+from serve.http.errors import ApiError, client_message, error_body
 from serve.http.limits import claim_slot, turn_slot
 from serve.http.platform import Platform
 
@@ -133,7 +133,10 @@ def sse(event: str, data: Any) -> str:
 )
 async def chat(body: ChatRequest, request: Request, principal: Auth) -> Any:
     """The agent's answer; with ``stream``, SSE: ``routed``, ``token``…, ``response``."""
-    if body.session_id is not None:
+    # A turn checks the session's owner where the session lives (its shard: 404 for
+    # another key's session, no extra store read); a stream checks first, as its
+    # status line leaves before the turn runs.
+    if body.stream and body.session_id is not None:
         await _owned_or_new(request, body.session_id, principal)
     if not body.stream:
         async with turn_slot(request):
@@ -158,10 +161,10 @@ async def chat(body: ChatRequest, request: Request, principal: Auth) -> Any:
 async def _owned_or_new(request: Request, session_id: str, principal: Principal) -> None:
     """A given session id must be this key's or unused (a client may pick its ids)."""
     try:
-        found = await platform(request).session(session_id)
+        owner = await platform(request).session_owner(session_id)
     except LookupError:
         return
-    if found.get("user_id") != principal.user_id:
+    if owner != principal.user_id:
         raise ApiError(404, "not_found", f"no session {session_id!r}")
 
 
@@ -176,7 +179,9 @@ async def _event_stream(events: AsyncIterator[dict[str, Any]], slot: Any) -> Asy
             elif kind == "routed":
                 yield sse("routed", {k: v for k, v in event.items() if k != "event"})
     except ValueError as exc:
-        yield sse("error", error_body("invalid_request", str(exc)))
+        yield sse("error", error_body("invalid_request", client_message(exc)))
+    except LookupError as exc:
+        yield sse("error", error_body("not_found", client_message(exc) or "not found"))
     except Exception:  # noqa: BLE001 - the stream has started: report in-band, no trace
         yield sse("error", error_body("internal", "the turn failed; the server log has details"))
     finally:

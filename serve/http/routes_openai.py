@@ -312,10 +312,10 @@ async def _own_session(platform: Platform, session_id: str | None, principal: Pr
         message = "session id: use 1-128 letters, digits, '_', '.', ':' or '-'"
         raise ApiError(422, "invalid_request", message)
     try:
-        found = await platform.session(session_id)
+        owner = await platform.session_owner(session_id)
     except LookupError:
         return
-    if found.get("user_id") != principal.user_id:
+    if owner != principal.user_id:
         raise ApiError(404, "not_found", f"no session {session_id!r}")
 
 

@@ -156,6 +156,15 @@ def test_auth_and_isolation(served: dict[str, Any], fake_plan: Any) -> None:
     with client(served, other) as http:
         assert http.get(f"/api/sessions/{sid}").status_code == 404
         assert http.get("/api/sessions").json()["sessions"] == []
+        # Writing into it is refused by the shard that holds it: a plain 404, no
+        # remote traceback in the message, and nothing appended to the session.
+        for stream in (False, True):
+            body = {"message": "let me in", "session_id": sid, "stream": stream}
+            denied = http.post("/api/agent/chat", json=body)
+            assert denied.status_code == 404, denied.text
+            assert denied.json()["error"] == {"code": "not_found", "message": f"no session {sid!r}"}
+    with client(served, owner) as http:
+        assert len(http.get(f"/api/sessions/{sid}").json()["turns"]) == 2
     revoked = new_key("revoked")
     asyncio.run(StoreClient().revoke_api_key("revoked"))
     with client(served, revoked) as http:

@@ -146,6 +146,23 @@ async def test_bad_message_names_the_field(offline_backend: LocalBackend) -> Non
     assert await offline_backend.sessions() == [], "a refused message writes nothing"
 
 
+async def test_another_users_session_is_not_found_and_untouched(
+    offline_backend: LocalBackend,
+) -> None:
+    """A turn naming a session of another user fails as if it did not exist (the shard
+    checks, so the HTTP layer needs no store read for it) and appends nothing; a local
+    caller without a user (the CLI) may continue it."""
+    from actors.agents.assistant import SessionNotOwned
+
+    first = await offline_backend.chat(None, "hello there", user_id="alice")
+    sid = first["session_id"]
+    with pytest.raises(SessionNotOwned, match=f"no session '{sid}'"):
+        await offline_backend.chat(sid, "let me in", user_id="mallory")
+    assert len(await offline_backend.history(sid)) == 2
+    await offline_backend.chat(sid, "and again")
+    assert len(await offline_backend.history(sid)) == 4
+
+
 class _Crashing:
     name = "analysis"
 

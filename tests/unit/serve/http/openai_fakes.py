@@ -129,6 +129,9 @@ class FakePlatform:
             raise LookupError(f"no session {session_id!r}")
         return self.sessions[session_id]
 
+    async def session_owner(self, session_id: str) -> str | None:
+        return (await self.session(session_id)).get("user_id")
+
     async def pipelines(self) -> list[dict[str, Any]]:
         return PIPELINES
 

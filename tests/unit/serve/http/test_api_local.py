@@ -162,3 +162,18 @@ def test_disconnect_cancels_the_run(served: Served) -> None:
     session = served.call(served.platform.session(routed["session_id"]))
     assert [t["role"] for t in session["turns"]] == ["user"]
     assert served.provider.streams == 1, "the fallback agent must not start paying again"
+
+
+def test_errors_raised_in_an_actor_reach_the_client_without_the_remote_traceback() -> None:
+    """Ray re-raises an actor's ValueError/LookupError as a subclass whose text is the
+    remote traceback; the client sees only the original message."""
+    from serve.http.errors import client_message
+
+    class RemoteValueError(ValueError):  # shaped like RayTaskError(ValueError)
+        def __init__(self, cause: BaseException) -> None:
+            super().__init__('ray::SessionShard.handle_request()\n  File "x.py", line 3')
+            self.cause = cause
+
+    assert client_message(RemoteValueError(ValueError("message: too long"))) == "message: too long"
+    assert client_message(LookupError("no session 'abc'")) == "no session 'abc'"
+    assert client_message(KeyError("no run 'r1'")) == "no run 'r1'"
