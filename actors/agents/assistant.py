@@ -45,7 +45,7 @@ FALLBACK_AGENT = "general"
 _RUN_PLAN = re.compile(r"^\s*(run|execute|do|carry out)\s+(the|this)\s+plan\b", re.IGNORECASE)
 
 
-class SessionNotOwned(LookupError):
+class SessionNotOwned(LookupError):  # noqa: N818 - reads as the condition, like KeyError
     """The session belongs to another user: to that caller it does not exist."""
 
     def __init__(self, session_id: str) -> None:
