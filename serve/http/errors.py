@@ -27,6 +27,7 @@ __all__ = ["ApiError", "client_message", "error_body", "install_error_handlers"]
 
 _log = get_logger("http")
 
+
 def client_message(exc: BaseException) -> str:
     """What ``exc`` says, for a client: the original error's message when ``exc`` wraps
     one raised in an actor (its ``cause``), never the remote traceback around it."""
