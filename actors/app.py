@@ -28,13 +28,14 @@ def connect(
     address: str | None = None, *, start_local: bool = True, num_cpus: int | None = None
 ) -> dict[str, Any]:
     """Join the Ray cluster at ``address`` (``auto``: the running one), or start a
-    local head with ``ray start`` when none runs. Returns the dashboard URL.
+    local head with ``ray start`` when none runs. Returns the dashboard URL, the GCS
+    address and ``started_head`` (whether this call started Ray).
 
     Token auth stays on: callers set ``RAY_AUTH_MODE=token`` before importing ray
     (see :mod:`serve.cli_tree`); Ray reads it once, at import.
     """
     if ray.is_initialized():
-        return _context_info(None)
+        return {**_context_info(None), "started_head": False}
     target = address or "auto"
     try:
         context = ray.init(address=target, namespace=NAMESPACE, **_QUIET)
@@ -43,7 +44,8 @@ def connect(
             raise
         _start_head(num_cpus)
         context = ray.init(address="auto", namespace=NAMESPACE, **_QUIET)
-    return _context_info(context)
+        return {**_context_info(context), "started_head": True}
+    return {**_context_info(context), "started_head": False}
 
 
 #: A CLI command is a driver: the tree's actors log to Ray's log files (and the

@@ -19,7 +19,8 @@ it up): Serve by ``serve shutdown``, the Ray head by signalling the ``ray start
 --block`` it runs in (never ``ray stop``: that stops every Ray on the machine).
 
 Usage: .venv/bin/python scripts/load.py [--n 100 1000] [--turns 5] [--targets bare
-embedded ray] [--auth keys|none] [--latency-ms 50] [--json out.json] [--keep]
+embedded ray] [--auth keys|none] [--latency-ms 50] [--proxy haproxy|python] [--json out.json]
+[--keep]
 """
 
 from __future__ import annotations
@@ -330,13 +331,13 @@ def report(results: list[Result]) -> list[dict[str, Any]]:
     return rows
 
 
-def settings(auth: bool, latency_ms: float) -> dict[str, Any]:
+def settings(auth: bool, latency_ms: float, proxy: str) -> dict[str, Any]:
     from serve.deployment import ServeSettings
     from serve.http.app import HttpConfig
 
     return {
         "serve": {k: v for k, v in asdict(ServeSettings()).items() if k not in ("host", "port")},
-        "proxy": "HAProxy" if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "1" else "default",
+        "proxy": {"haproxy": "HAProxy", "python": "Serve's Python proxy"}[proxy],
         "http": asdict(HttpConfig(auth=auth)),
         "auth": "one key per session" if auth else "--no-auth (one shared anonymous key)",
         "provider_latency_ms": latency_ms,
@@ -351,6 +352,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--targets", nargs="+", choices=TARGETS, default=list(TARGETS))
     parser.add_argument("--auth", choices=("keys", "none"), default="keys")
     parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument(
+        "--proxy",
+        choices=("haproxy", "python"),
+        default="haproxy",
+        help="Serve's HTTP proxy for the ray target (haproxy: what `elexirion serve` uses)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep", action="store_true", help="leave the servers running")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
@@ -372,8 +379,9 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env |= {"ANTHROPIC_API_KEY": "anything", "ANTHROPIC_BASE_URL": fake, "RAY_AUTH_MODE": "token"}
     env.pop("RAY_ADDRESS", None)
+    env["RAY_SERVE_ENABLE_HA_PROXY"] = "1" if args.proxy == "haproxy" else "0"
     bench = Bench(work, env, fake, auth=args.auth == "keys", turns=args.turns)
-    config = settings(bench.auth, args.latency_ms)
+    config = settings(bench.auth, args.latency_ms, args.proxy)
     print(f"settings: {json.dumps(config)}\nlogs and stores: {work}", flush=True)
     shared = Processes(work)
     running = [shared]  # stopped in reverse order: the provider last

@@ -25,6 +25,11 @@ __all__ = ["register"]
 os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 
+#: ``--proxy`` choices, and the variable that turns Serve's HAProxy mode on.
+PROXIES = ("auto", "haproxy", "python")
+HAPROXY_ENV = "RAY_SERVE_ENABLE_HA_PROXY"
+
+
 def _store_url(store: str | None) -> str:
     return (
         store
@@ -55,6 +60,15 @@ def serve_command(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     detach: Annotated[
         bool, typer.Option("--detach", help="Return once the server is up (it keeps running).")
     ] = False,
+    proxy: Annotated[
+        str,
+        typer.Option(
+            help="Serve's HTTP proxy when this command starts Ray: 'haproxy' (about 3x the "
+            "requests per CPU; replicas also listen on all interfaces, behind the API keys), "
+            "'python' (Serve's own proxy; nothing but --host is bound), or 'auto' (haproxy "
+            "with API keys, python with --no-auth). A cluster being joined keeps its own.",
+        ),
+    ] = "auto",
 ) -> None:
     """Start the platform: HTTP API, OpenAI-compatible API, web chat and dashboard."""
     from serve.http.app import HttpConfig
@@ -63,20 +77,39 @@ def serve_command(  # noqa: PLR0917 - typer maps each CLI option to a parameter
     if no_auth and not is_loopback(host):
         console_error(f"--no-auth needs a loopback host, not {host!r}", kind="refused")
         raise typer.Exit(2)
+    if proxy not in PROXIES:
+        console_error(f"--proxy: {proxy!r} is not one of {', '.join(PROXIES)}", kind="refused")
+        raise typer.Exit(2)
+    if no_auth and proxy == "haproxy":
+        console_error(
+            "--proxy haproxy with --no-auth would serve the API without keys on every "
+            "interface (HAProxy mode binds each replica's port on all of them)",
+            kind="refused",
+        )
+        raise typer.Exit(2)
     url = _store_url(store)
     http = HttpConfig(auth=not no_auth)
     base = f"http://{host}:{port}"
     if embedded:
         _serve_embedded(host, port, url, http, base)
         return
+    if proxy == "haproxy" or (proxy == "auto" and http.auth):
+        # Read by Serve's controller, proxy and replicas, which inherit it from a Ray
+        # head this command starts (set before `ray start`; ignored by a running one).
+        os.environ[HAPROXY_ENV] = "1"
+    else:
+        os.environ.pop(HAPROXY_ENV, None)
     started = time.perf_counter()
     try:
-        _start_cluster_app(host, port, address, url, http, replicas, shards, executors)
+        used = _start_cluster_app(host, port, address, url, http, replicas, shards, executors)
         key = asyncio.run(_admin_key(None)) if http.auth else None
     except Exception as exc:  # noqa: BLE001 - one line on what failed
-        console_error(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+        console_error(
+            str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc),
+            kind="serve failed",
+        )
         raise typer.Exit(1) from None
-    _announce(base, key, http, time.perf_counter() - started)
+    _announce(base, key, http, time.perf_counter() - started, proxy=used)
     if detach:
         return
     try:
@@ -96,7 +129,8 @@ def _start_cluster_app(  # noqa: PLR0917 - the command's options, passed on
     replicas: int,
     shards: int,
     executors: int,
-) -> None:
+) -> str:
+    """Deploys the app; returns which HTTP proxy serves it (for the announcement)."""
     import logging
 
     from ray import serve
@@ -108,7 +142,7 @@ def _start_cluster_app(  # noqa: PLR0917 - the command's options, passed on
     from serve.cli_tree import provider_env
     from serve.deployment import APP_NAME, ServeSettings, build_application
 
-    connect(address)
+    info = connect(address)
     workspace = str(Path.cwd())
     start_tree(
         TreeConfig(
@@ -136,6 +170,9 @@ def _start_cluster_app(  # noqa: PLR0917 - the command's options, passed on
         http=http,
     )
     serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
+    if not info.get("started_head"):
+        return "as the running Ray cluster was started"
+    return "HAProxy" if os.environ.get(HAPROXY_ENV) == "1" else "Serve's Python proxy"
 
 
 def _stop_cluster_app() -> None:
@@ -154,10 +191,12 @@ async def _admin_key(store: Any) -> str | None:
     return await ensure_admin_key(store or StoreClient())
 
 
-def _announce(base: str, key: str | None, http: Any, seconds: float) -> None:
+def _announce(
+    base: str, key: str | None, http: Any, seconds: float, *, proxy: str = "none (embedded)"
+) -> None:
     from serve.http.auth import login_url
 
-    typer.echo(f"Elexirion is up in {seconds:.1f} s")
+    typer.echo(f"Elexirion is up in {seconds:.1f} s  (HTTP proxy: {proxy})")
     typer.echo(f"  API:        {base}/api  (OpenAPI: {base}/openapi.json, docs: {base}/docs)")
     typer.echo(f"  OpenAI API: {base}/v1")
     typer.echo(f"  dashboard:  {base}/dashboard")

@@ -33,6 +33,9 @@ def ray_session() -> Iterator[dict[str, Any]]:
     """A local Ray: 2 CPUs, dashboard on 127.0.0.1, token auth as in production."""
     import ray
 
+    # Serve in HAProxy mode, as `elexirion serve` runs it (the Serve tests hold it to
+    # the whole API: SSE, disconnects, limits). Read by Serve's processes at start.
+    os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
     # Everything on loopback: the test network guard only lets 127.0.0.0/8 through.
     context = ray.init(
         num_cpus=2,

@@ -232,3 +232,18 @@ def test_disconnect_cancels_the_run_in_the_tree(served: dict[str, Any], fake_pla
     assert record.error["code"] == "cancelled"
     turns = asyncio.run(store.turns(routed["session_id"]))
     assert [t.role for t in turns] == ["user"]
+
+
+def test_the_app_is_served_through_haproxy(served: dict[str, Any]) -> None:
+    """Serve runs in HAProxy mode (as `elexirion serve` starts it): an haproxy process
+    listens on the app's port, and every test in this module went through it."""
+    import psutil
+
+    port = int(served["base"].rsplit(":", 1)[1])
+    listeners = {
+        c.pid
+        for c in psutil.net_connections("tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid
+    }
+    names = {psutil.Process(pid).name() for pid in listeners}
+    assert names == {"haproxy"}, names

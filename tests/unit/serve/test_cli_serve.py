@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -83,3 +84,40 @@ def test_serve_prints_a_login_url_that_works(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.communicate(timeout=30)  # also closes the pipe
+
+
+def test_proxy_choice_is_checked_and_sets_haproxy_mode(monkeypatch: Any) -> None:
+    """`--proxy`: an unknown value and haproxy without API keys are refused (exit 2,
+    naming the option); auto means HAProxy mode with keys and Serve's proxy without."""
+    import typer
+    from typer.testing import CliRunner
+
+    from serve import cli_serve
+
+    started: list[str | None] = []
+
+    def fake_start(*args: Any) -> str:
+        started.append(os.environ.get(cli_serve.HAPROXY_ENV))
+        raise RuntimeError("stop here")  # the command reports it in one line, exit 1
+
+    monkeypatch.setattr(cli_serve, "_start_cluster_app", fake_start)
+    monkeypatch.delenv(cli_serve.HAPROXY_ENV, raising=False)
+    app = typer.Typer()
+    cli_serve.register(app)
+    app.command("noop")(lambda: None)  # two commands: `serve` stays a subcommand
+    runner = CliRunner()
+
+    bad = runner.invoke(app, ["serve", "--proxy", "nginx"])
+    assert bad.exit_code == 2 and "--proxy: 'nginx' is not one of" in bad.output
+    unsafe = runner.invoke(app, ["serve", "--proxy", "haproxy", "--no-auth"])
+    assert unsafe.exit_code == 2 and "--no-auth" in unsafe.output
+    assert started == []
+    for argv, expected in (
+        (["serve"], "1"),
+        (["serve", "--no-auth"], None),
+        (["serve", "--proxy", "python"], None),
+        (["serve", "--proxy", "haproxy"], "1"),
+    ):
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 1 and "stop here" in result.output, result.output
+        assert started[-1] == expected, argv
