@@ -19,6 +19,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from store.models import NewTurn
+
 __all__ = ["HISTORY_TURNS", "SessionShard", "shard_for"]
 
 #: Turns of history kept hot per session and given to the chat pipeline.
@@ -97,22 +99,40 @@ class SessionShard:
         ``context_update`` is merged into the session's context (as
         :meth:`update_context`) and stored in the same write as the turn.
         """
+        (turn,) = await self.append_turns(
+            session_id,
+            [NewTurn(turn_id, role, content, meta or {})],
+            user_id=user_id,
+            context_update=context_update,
+            active_agent=active_agent,
+        )
+        return turn
+
+    async def append_turns(
+        self,
+        session_id: str,
+        turns: list[NewTurn],
+        *,
+        user_id: str | None = None,
+        context_update: dict[str, Any] | None = None,
+        active_agent: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Write ``turns`` (a question and its answer, say) and the context update through
+        to the store in one write; returns them once durable."""
         hot = await self._session(session_id, user_id)
         extra: dict[str, Any] = {}
         if context_update is not None:
             context = _merged(hot.context, context_update)
             extra = {"context": context, "active_agent": active_agent or hot.active_agent}
-        turn = _turn_dict(
-            await self._store.append_turn(
-                session_id, turn_id=turn_id, role=role, content=content, meta=meta or {}, **extra
-            )
-        )
+        stored = [
+            _turn_dict(t) for t in await self._store.append_turns(session_id, turns, **extra)
+        ]
         if extra:
             hot.context, hot.active_agent = extra["context"], extra["active_agent"]
-        if not any(t["turn_id"] == turn["turn_id"] for t in hot.turns):
-            hot.turns.append(turn)
-            del hot.turns[:-HISTORY_TURNS]
-        return turn
+        known = {t["turn_id"] for t in hot.turns}
+        hot.turns.extend(t for t in stored if t["turn_id"] not in known)
+        del hot.turns[:-HISTORY_TURNS]
+        return stored
 
     async def state(self, session_id: str, user_id: str | None = None) -> dict[str, Any]:
         """The session's hot state: ``context``, recent ``turns``, ``user_id``, ``active_agent``."""

@@ -28,6 +28,7 @@ IDEMPOTENT = frozenset(
         "list_sessions",
         "delete_session",
         "append_turn",
+        "append_turns",
         "turns",
         "update_session",
         "create_run",

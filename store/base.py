@@ -37,6 +37,7 @@ from store.models import (
     ApiKey,
     Event,
     Feedback,
+    NewTurn,
     PipelineVersion,
     RunRecord,
     Session,
@@ -162,6 +163,21 @@ class Store(Protocol):
         ``context`` (when given) and ``active_agent`` (unless ``KEEP``) are set on the
         session in the same transaction: a turn and the context it produced are
         stored together or not at all.
+        """
+        ...
+
+    async def append_turns(
+        self,
+        session_id: str,
+        turns: Sequence[NewTurn],
+        *,
+        context: dict[str, Any] | None = None,
+        active_agent: str | Keep | None = KEEP,
+    ) -> list[Turn]:
+        """Append ``turns`` in order in one transaction, as :meth:`append_turn` would one
+        by one (each idempotent by its ``turn_id``; consecutive ``seq``), and set
+        ``context``/``active_agent`` with them. If every turn is a repeat, nothing is
+        written. Returns the stored turns in the order given.
         """
         ...
 

@@ -29,6 +29,7 @@ __all__ = [
     "DnaOrigin",
     "Event",
     "Feedback",
+    "NewTurn",
     "PipelineDna",
     "PipelineVersion",
     "RunRecord",
@@ -87,6 +88,16 @@ class Turn:
     content: str
     meta: dict[str, Any]
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class NewTurn:
+    """A turn to append (:meth:`store.base.Store.append_turns`): the store numbers it."""
+
+    turn_id: str
+    role: str
+    content: str
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

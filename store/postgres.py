@@ -42,6 +42,7 @@ from store.models import (
     ApiKey,
     Event,
     Feedback,
+    NewTurn,
     PipelineVersion,
     RunRecord,
     Session,
@@ -129,13 +130,35 @@ class PostgresStore(PostgresPool):
         context: dict[str, Any] | None = None,
         active_agent: str | b.Keep | None = b.KEEP,
     ) -> Turn:
-        turn = s.new_turn(session_id, turn_id, role, content, meta)  # checked before the database
+        new = NewTurn(turn_id, role, content, meta or {})
+        (turn,) = await self.append_turns(
+            session_id, [new], context=context, active_agent=active_agent
+        )
+        return turn
+
+    async def append_turns(
+        self,
+        session_id: str,
+        turns: Sequence[NewTurn],
+        *,
+        context: dict[str, Any] | None = None,
+        active_agent: str | b.Keep | None = b.KEEP,
+    ) -> list[Turn]:
+        # Checked storable before the database: nothing half-written on a bad value.
+        checked = [s.new_turn(session_id, t.turn_id, t.role, t.content, t.meta) for t in turns]
         update = s.session_update(session_id, context=context, active_agent=active_agent, meta=None)
         find = "SELECT * FROM turns WHERE session_id = %s AND turn_id = %s"
         async with self._connection() as conn:
-            existing = await (await conn.execute(find, (session_id, turn_id))).fetchone()
-            if existing is not None:  # a repeat: the stored turn, nothing written
-                return s.from_row(Turn, existing)
+
+            async def stored() -> list[Any]:
+                return [
+                    await (await conn.execute(find, (session_id, t.turn_id))).fetchone()
+                    for t in checked
+                ]
+
+            rows = await stored()
+            if all(row is not None for row in rows):  # all repeats: nothing written
+                return [s.from_row(Turn, row) for row in rows]
             async with conn.transaction():
                 new = s.new_session(session_id, None, {}, self._clock())
                 await conn.execute(_INSERT_NEW[Session], new)
@@ -143,20 +166,32 @@ class PostgresStore(PostgresPool):
                 cur = await conn.execute(
                     "SELECT turn_count FROM sessions WHERE id = %s FOR UPDATE", (session_id,)
                 )
-                seq = int(must(await cur.fetchone())["turn_count"]) + 1
-                existing = await (await conn.execute(find, (session_id, turn_id))).fetchone()
-                if existing is not None:  # the same turn won the lock before us
-                    return s.from_row(Turn, existing)
-                stored = replace(turn, seq=seq, created_at=self._clock())
-                await conn.execute(_INSERT[Turn], s.to_row(stored))
+                seq = int(must(await cur.fetchone())["turn_count"])
+                rows = await stored()  # the same turns may have won the lock before us
+                if all(row is not None for row in rows):
+                    return [s.from_row(Turn, row) for row in rows]
+                now = self._clock()
+                for turn, row in zip(checked, rows, strict=True):
+                    if (
+                        row is None
+                        and (
+                            await (await conn.execute(find, (session_id, turn.turn_id))).fetchone()
+                        )
+                        is None
+                    ):
+                        seq += 1  # (a turn id given twice in one call is stored once)
+                        await conn.execute(
+                            _INSERT[Turn], s.to_row(replace(turn, seq=seq, created_at=now))
+                        )
                 await conn.execute(
                     "UPDATE sessions SET turn_count = %(seq)s, updated_at = %(now)s,"
                     " context = COALESCE(%(context)s::jsonb, context),"
                     " active_agent = CASE WHEN %(keep)s THEN active_agent ELSE %(agent)s END"
                     " WHERE id = %(id)s",
-                    {**update, "seq": seq, "now": stored.created_at},
+                    {**update, "seq": seq, "now": now},
                 )
-        return stored
+                rows = await stored()
+        return [s.from_row(Turn, must(row)) for row in rows]
 
     async def turns(
         self,

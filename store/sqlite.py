@@ -42,6 +42,7 @@ from store.models import (
     ApiKey,
     Event,
     Feedback,
+    NewTurn,
     PipelineVersion,
     RunRecord,
     Session,
@@ -138,20 +139,40 @@ class SqliteStore(SqliteConnection):
         context: dict[str, Any] | None = None,
         active_agent: str | b.Keep | None = b.KEEP,
     ) -> Turn:
-        turn = s.new_turn(session_id, turn_id, role, content, meta)  # checked before queueing
+        new = NewTurn(turn_id, role, content, meta or {})
+        (turn,) = await self.append_turns(
+            session_id, [new], context=context, active_agent=active_agent
+        )
+        return turn
+
+    async def append_turns(
+        self,
+        session_id: str,
+        turns: Sequence[NewTurn],
+        *,
+        context: dict[str, Any] | None = None,
+        active_agent: str | b.Keep | None = b.KEEP,
+    ) -> list[Turn]:
+        # Checked storable before queueing: nothing half-written on a bad value.
+        checked = [s.new_turn(session_id, t.turn_id, t.role, t.content, t.meta) for t in turns]
         update = s.session_update(session_id, context=context, active_agent=active_agent, meta=None)
 
-        def op(conn: Conn) -> Row:
+        def op(conn: Conn) -> list[Row]:
+            sql = "SELECT * FROM turns WHERE session_id = ? AND turn_id = ?"
             with transaction(conn):
-                sql = "SELECT * FROM turns WHERE session_id = ? AND turn_id = ?"
-                existing = one(conn, sql, session_id, turn_id)
-                if existing is not None:  # a repeat: the stored turn, nothing written
-                    return existing
+                stored = [one(conn, sql, session_id, t.turn_id) for t in checked]
+                if all(row is not None for row in stored):  # all repeats: nothing written
+                    return [must(row) for row in stored]
                 now = self._clock()
                 conn.execute(_INSERT_NEW[Session], s.new_session(session_id, None, {}, now))
                 count = must(one(conn, "SELECT turn_count FROM sessions WHERE id = ?", session_id))
-                seq = int(count["turn_count"]) + 1
-                conn.execute(_INSERT[Turn], s.to_row(replace(turn, seq=seq, created_at=now)))
+                seq = int(count["turn_count"])
+                for turn, row in zip(checked, stored, strict=True):
+                    if row is None and one(conn, sql, session_id, turn.turn_id) is None:
+                        seq += 1  # (a turn id given twice in one call is stored once)
+                        conn.execute(
+                            _INSERT[Turn], s.to_row(replace(turn, seq=seq, created_at=now))
+                        )
                 conn.execute(
                     "UPDATE sessions SET turn_count = :seq, updated_at = :now,"
                     " context = COALESCE(:context, context),"
@@ -159,9 +180,9 @@ class SqliteStore(SqliteConnection):
                     " WHERE id = :id",
                     {**update, "seq": seq, "now": now},
                 )
-                return must(one(conn, sql, session_id, turn_id))
+                return [must(one(conn, sql, session_id, t.turn_id)) for t in checked]
 
-        return s.from_row(Turn, await self._call(op))
+        return [s.from_row(Turn, row) for row in await self._call(op)]
 
     async def turns(
         self,

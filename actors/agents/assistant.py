@@ -1,12 +1,15 @@
 """A chat turn from end to end: :class:`Assistant`, the one entry point of the agents.
 
 ``handle_request(text, session_id)``: load the session (context, recent turns),
-write the user turn through, classify (router), pick the agent, dispatch with a
-timeout, fall back to the ``general`` agent if the chosen one crashes or times
-out, merge the context update, write context and assistant turn through, record
-telemetry. The response id is the turn id, and every run id derives from it, so
-re-sending a turn after a crash returns the stored answer (or resumes its run)
-instead of paying twice.
+classify (router), pick the agent, dispatch with a timeout, fall back to the
+``general`` agent if the chosen one crashes or times out, merge the context
+update, then write the question, the answer and the context through in one store
+write, and record telemetry. A request/response turn is stored whole or not at
+all (one that fails leaves nothing; its caller got the error); a streamed turn
+stores its question when the stream starts, as the client sees it accepted then.
+The response id is the turn id, and every run id derives from it, so re-sending a
+turn after a crash returns the stored answer (or resumes its run) instead of
+paying twice.
 
 It is plain Python over five collaborators: the session shard (state, durable
 turns), a router, an agent directory, the store (feedback, preferences) and a
@@ -35,6 +38,7 @@ from actors.agents.models import (
 )
 from pipelines.errors import ConfigError
 from pipelines.observability import get_logger
+from store.models import NewTurn
 
 __all__ = ["MAX_MESSAGE_CHARS", "AgentDirectory", "Assistant", "SessionNotOwned"]
 
@@ -81,6 +85,16 @@ class Sessions(Protocol):
         context_update: dict[str, Any] | None = None,
         active_agent: str | None = None,
     ) -> dict[str, Any]: ...
+
+    async def append_turns(
+        self,
+        session_id: str,
+        turns: list[NewTurn],
+        *,
+        user_id: str | None = None,
+        context_update: dict[str, Any] | None = None,
+        active_agent: str | None = None,
+    ) -> list[dict[str, Any]]: ...
 
 
 Record = Callable[[dict[str, Any]], Awaitable[None]]
@@ -161,9 +175,12 @@ class Assistant:
             return {**done, "session_id": session_id}
         user_id = user_id or state.get("user_id")
         context = state["context"]
-        await self._sessions.append(
-            session_id, "user", text, turn_id=f"{turn_id}:user", user_id=user_id
-        )
+        if stream_key is not None:
+            # A streamed turn is accepted once its stream starts: its question is
+            # stored now, so a client that leaves mid-answer finds it in the history.
+            await self._sessions.append(
+                session_id, "user", text, turn_id=f"{turn_id}:user", user_id=user_id
+            )
         request = AgentRequest(
             text=text,
             session_id=session_id,
@@ -206,7 +223,8 @@ class Assistant:
                 "latency_ms": round((time.perf_counter() - started) * 1000, 2),
             }
         )
-        return await self._finish(session_id, turn_id, response, emit)
+        question = None if stream_key is not None else text
+        return await self._finish(session_id, turn_id, response, emit, question=question)
 
     async def _owned_state(self, session_id: str, user_id: str | None) -> dict[str, Any]:
         """The session's state (created for ``user_id`` when new); a session of another
@@ -218,8 +236,16 @@ class Assistant:
         return state
 
     async def _finish(
-        self, session_id: str, turn_id: str, response: AgentResponse, emit: ProgressCallback
+        self,
+        session_id: str,
+        turn_id: str,
+        response: AgentResponse,
+        emit: ProgressCallback,
+        *,
+        question: str | None = None,
     ) -> dict[str, Any]:
+        """Store the answer with the context it leaves (and the ``question`` that led to
+        it, when not stored yet): one write, so a turn is stored whole or not at all."""
         update = dict(response.context_update)
         update["runs"] = [
             *((await self._sessions.state(session_id))["context"].get("runs") or [])[-19:],
@@ -231,14 +257,11 @@ class Assistant:
             },
         ]
         body = response.model_dump(mode="json", exclude={"context_update"})
-        await self._sessions.append(  # the answer and the context it leaves: one write
-            session_id,
-            "assistant",
-            response.summary,
-            turn_id=f"{turn_id}:assistant",
-            meta={"response": body, "agent": response.agent, "type": response.type},
-            context_update=update,
-            active_agent=response.agent,
+        meta = {"response": body, "agent": response.agent, "type": response.type}
+        turns = [NewTurn(f"{turn_id}:user", "user", question)] if question is not None else []
+        turns.append(NewTurn(f"{turn_id}:assistant", "assistant", response.summary, meta))
+        await self._sessions.append_turns(
+            session_id, turns, context_update=update, active_agent=response.agent
         )
         await self._record(
             {

@@ -16,6 +16,7 @@ from store.models import (
     ApiKey,
     Event,
     Feedback,
+    NewTurn,
     PipelineDna,
     PipelineVersion,
     RunRecord,
@@ -165,6 +166,38 @@ async def test_append_turn_sets_the_context_in_the_same_write(store: Store) -> N
     )
     session = await store.get_session("s1")
     assert session is not None and (session.context, session.active_agent) == ({"b": [2]}, "code")
+
+
+async def test_append_turns_stores_a_question_and_its_answer_together(store: Store) -> None:
+    """Two turns and the context in one call: consecutive seqs after the existing
+    turns; a repeat of the call writes nothing; a partly new call adds only the new."""
+    await store.append_turn("s1", turn_id="t0", role="user", content="earlier")
+    pair = [NewTurn("t1:user", "user", "q"), NewTurn("t1:assistant", "assistant", "a", {"n": 1})]
+    stored = await store.append_turns("s1", pair, context={"k": "v"}, active_agent="general")
+    assert [(t.turn_id, t.seq, t.meta) for t in stored] == [
+        ("t1:user", 2, {}), ("t1:assistant", 3, {"n": 1}),
+    ]  # fmt: skip
+    again = await store.append_turns("s1", pair, context={"k": "changed"})
+    assert again == stored
+    session = await store.get_session("s1")
+    assert session is not None
+    assert (session.turn_count, session.context, session.active_agent) == (3, {"k": "v"}, "general")
+    more = await store.append_turns("s1", [pair[1], NewTurn("t2:user", "user", "next")])
+    assert [t.seq for t in more] == [3, 4]
+    assert [t.turn_id for t in await store.turns("s1")] == [
+        "t0",
+        "t1:user",
+        "t1:assistant",
+        "t2:user",
+    ]
+
+
+async def test_append_turns_with_an_unstorable_turn_writes_none(store: Store) -> None:
+    """One bad turn in the batch: the call fails and the good one is not stored either."""
+    bad = [NewTurn("a", "user", "fine"), NewTurn("b", "assistant", "x", {"v": math.inf})]
+    with pytest.raises((errors.InvalidRequest, ValueError)):
+        await store.append_turns("s1", bad)
+    assert await store.turns("s1") == []
 
 
 async def test_append_turn_with_an_unstorable_context_writes_nothing(store: Store) -> None:
