@@ -124,9 +124,7 @@ class SessionShard:
         if context_update is not None:
             context = _merged(hot.context, context_update)
             extra = {"context": context, "active_agent": active_agent or hot.active_agent}
-        stored = [
-            _turn_dict(t) for t in await self._store.append_turns(session_id, turns, **extra)
-        ]
+        stored = [_turn_dict(t) for t in await self._store.append_turns(session_id, turns, **extra)]
         if extra:
             hot.context, hot.active_agent = extra["context"], extra["active_agent"]
         known = {t["turn_id"] for t in hot.turns}
