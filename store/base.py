@@ -48,6 +48,7 @@ from store.models import (
 __all__ = [
     "KEEP",
     "LAST_USED_RESOLUTION_S",
+    "AppendTurn",
     "Keep",
     "Store",
     "encode_json",
@@ -67,6 +68,37 @@ class Keep(enum.Enum):
 
 
 KEEP: Final = Keep.KEEP
+
+
+class AppendTurn:
+    """``append_turn`` as the one-turn case of ``append_turns`` (both backends)."""
+
+    async def append_turns(
+        self,
+        session_id: str,
+        turns: Sequence[NewTurn],
+        *,
+        context: dict[str, Any] | None = None,
+        active_agent: str | Keep | None = KEEP,
+    ) -> list[Turn]:
+        raise NotImplementedError
+
+    async def append_turn(
+        self,
+        session_id: str,
+        *,
+        turn_id: str,
+        role: str,
+        content: str,
+        meta: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        active_agent: str | Keep | None = KEEP,
+    ) -> Turn:
+        new = NewTurn(turn_id, role, content, meta or {})
+        (turn,) = await self.append_turns(
+            session_id, [new], context=context, active_agent=active_agent
+        )
+        return turn
 
 
 @runtime_checkable

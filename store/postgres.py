@@ -56,7 +56,7 @@ _INSERT = {t: s.insert(t, mark="%({})s") for t in s.TABLES}
 _INSERT_NEW = {t: f"{q} ON CONFLICT DO NOTHING" for t, q in _INSERT.items()}
 
 
-class PostgresStore(PostgresPool):
+class PostgresStore(PostgresPool, b.AppendTurn):
     """:class:`store.base.Store` on PostgreSQL; the methods are documented there.
 
     Raises :class:`StoreConfigError` at construction for a DSN psycopg cannot parse.
@@ -118,23 +118,6 @@ class PostgresStore(PostgresPool):
         if row is None:
             raise s.session_not_found(session_id)
         return s.from_row(Session, row)
-
-    async def append_turn(
-        self,
-        session_id: str,
-        *,
-        turn_id: str,
-        role: str,
-        content: str,
-        meta: dict[str, Any] | None = None,
-        context: dict[str, Any] | None = None,
-        active_agent: str | b.Keep | None = b.KEEP,
-    ) -> Turn:
-        new = NewTurn(turn_id, role, content, meta or {})
-        (turn,) = await self.append_turns(
-            session_id, [new], context=context, active_agent=active_agent
-        )
-        return turn
 
     async def append_turns(
         self,

@@ -56,7 +56,7 @@ _INSERT = {record_type: s.insert(record_type) for record_type in s.TABLES}
 _INSERT_NEW = {t: f"{sql} ON CONFLICT DO NOTHING" for t, sql in _INSERT.items()}
 
 
-class SqliteStore(SqliteConnection):
+class SqliteStore(SqliteConnection, b.AppendTurn):
     """:class:`store.base.Store` on a SQLite file; the methods are documented there.
 
     ``path`` may be ``":memory:"`` (tests only: nothing is durable). ``clock``
@@ -127,23 +127,6 @@ class SqliteStore(SqliteConnection):
                 return must(one(conn, "SELECT * FROM sessions WHERE id = ?", session_id))
 
         return s.from_row(Session, await self._call(op))
-
-    async def append_turn(
-        self,
-        session_id: str,
-        *,
-        turn_id: str,
-        role: str,
-        content: str,
-        meta: dict[str, Any] | None = None,
-        context: dict[str, Any] | None = None,
-        active_agent: str | b.Keep | None = b.KEEP,
-    ) -> Turn:
-        new = NewTurn(turn_id, role, content, meta or {})
-        (turn,) = await self.append_turns(
-            session_id, [new], context=context, active_agent=active_agent
-        )
-        return turn
 
     async def append_turns(
         self,
