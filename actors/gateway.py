@@ -1,7 +1,10 @@
 """The ``gateway`` actor: one view of every provider's health and rate limits for
-the whole cluster. Executors ask it before each provider call
-(:class:`RemoteAdmission`) and tell it how the call ended (in batches, see
-:meth:`RemoteAdmission.settle`).
+the whole cluster. Executors ask it before a provider call (:class:`RemoteAdmission`)
+and tell it how the call ended (in batches, see :meth:`RemoteAdmission.settle`).
+While nothing would refuse a call (no rate limit on the provider, its breaker
+closed) the gateway grants a lease of :data:`LEASE_S`: the executor admits further
+calls to that provider and model itself until it ends, so the common case costs
+no actor call per LLM call; with a rate limit set, every call asks.
 
 Failure semantics: if the gateway is down (restarting, ~0.5 s), admission fails
 open after a short wait: calls proceed on local policies only (the alternative,
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from typing import Any
 
 from actors._ray import ActorRef
@@ -21,11 +25,15 @@ from pipelines.errors import ProviderError
 from pipelines.observability import get_logger
 from pipelines.providers.admission import LocalAdmission, Outcome
 
-__all__ = ["SETTLE_WINDOW_S", "GatewayActorImpl", "RemoteAdmission"]
+__all__ = ["LEASE_S", "SETTLE_WINDOW_S", "GatewayActorImpl", "RemoteAdmission"]
 
 _log = get_logger("gateway")
 #: How long an executor gathers call outcomes before it sends them to the gateway.
 SETTLE_WINDOW_S = 0.02
+#: How long a caller admits calls itself after the gateway said nothing would refuse
+#: them (no rate limit, breaker closed): a breaker that opens meanwhile is obeyed at
+#: most this much later; with a rate limit set, every call asks.
+LEASE_S = 0.5
 
 
 class GatewayActorImpl(Supervised):
@@ -40,8 +48,11 @@ class GatewayActorImpl(Supervised):
         self._resilience = build_resilience(load_settings())
         self._admission = LocalAdmission(self._resilience)
 
-    async def admit(self, provider: str, model: str, tokens: int) -> None:
+    async def admit(self, provider: str, model: str, tokens: int) -> float:
+        """Admit one call; returns the lease (seconds the caller may admit further calls
+        to this provider and model itself, see :meth:`LocalAdmission.lease_s`)."""
         await self._admission.admit(provider, model, tokens)
+        return self._admission.lease_s(provider, model, LEASE_S)
 
     async def settle(
         self, provider: str, model: str, outcome: Outcome, estimated: int, actual: int
@@ -67,12 +78,19 @@ class RemoteAdmission:
         self._ref = ref or ActorRef("gateway", deadline_s=2.0)
         self._outcomes: list[tuple[str, str, Outcome, int, int]] = []
         self._window: asyncio.Task[None] | None = None
+        self._leases: dict[tuple[str, str], float] = {}
 
     async def admit(self, provider: str, model: str, tokens: int) -> None:
+        """Admit a call: by the gateway, or here while its last lease for this provider
+        and model runs (no actor call per LLM call when nothing limits them)."""
         from ray.exceptions import RayTaskError
 
+        now = time.monotonic()
+        if self._leases.get((provider, model), 0.0) > now:
+            return
         try:
-            await self._ref.call("admit", provider, model, tokens)
+            lease = await self._ref.call("admit", provider, model, tokens)
+            self._leases[(provider, model)] = now + float(lease or 0.0)
         except ProviderError:
             raise
         except RayTaskError as exc:  # the gateway's ProviderError arrives wrapped

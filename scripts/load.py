@@ -249,6 +249,8 @@ class Bench:
     fake: str
     auth: bool
     turns: int
+    shards: int = 4
+    executors: int = 2
 
     def start(self, name: str, store: str, procs: Processes) -> str:
         """Start a target (its processes in ``procs``); its URL once ``/readyz`` is 200."""
@@ -265,6 +267,7 @@ class Bench:
         else:
             address = self._ray_head(procs)
             argv = [*serve, "--detach", "--address", address, *common]
+            argv += ["--shards", str(self.shards), "--executors", str(self.executors)]
             if procs.start("serve", argv, self.env, self.work / "workspace").wait(600) != 0:
                 raise SystemExit(f"elexirion serve failed; see {self.work / 'serve.log'}")
         wait_until(lambda: get_json(f"http://127.0.0.1:{port}/readyz"), name)
@@ -352,6 +355,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--targets", nargs="+", choices=TARGETS, default=list(TARGETS))
     parser.add_argument("--auth", choices=("keys", "none"), default="keys")
     parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--shards", type=int, default=4, help="session shards (ray target)")
+    parser.add_argument("--executors", type=int, default=2, help="executors (ray target)")
     parser.add_argument(
         "--proxy",
         choices=("haproxy", "python"),
@@ -380,8 +385,12 @@ def main() -> None:
     env |= {"ANTHROPIC_API_KEY": "anything", "ANTHROPIC_BASE_URL": fake, "RAY_AUTH_MODE": "token"}
     env.pop("RAY_ADDRESS", None)
     env["RAY_SERVE_ENABLE_HA_PROXY"] = "1" if args.proxy == "haproxy" else "0"
-    bench = Bench(work, env, fake, auth=args.auth == "keys", turns=args.turns)
+    bench = Bench(
+        work, env, fake, auth=args.auth == "keys", turns=args.turns,
+        shards=args.shards, executors=args.executors,
+    )  # fmt: skip
     config = settings(bench.auth, args.latency_ms, args.proxy)
+    config["tree"] = {"shards": args.shards, "executors": args.executors}
     print(f"settings: {json.dumps(config)}\nlogs and stores: {work}", flush=True)
     shared = Processes(work)
     running = [shared]  # stopped in reverse order: the provider last

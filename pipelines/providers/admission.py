@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from pipelines.errors import ProviderError
+from supervision.breaker import BreakerState
 from supervision.errors import CircuitOpenError, RateLimitExceeded
 
 if TYPE_CHECKING:
@@ -68,6 +69,20 @@ class LocalAdmission:
                 provider=provider,
                 retry_after_s=exc.retry_after_s,
             ) from None
+
+    def lease_s(self, provider: str, model: str, horizon_s: float) -> float:
+        """How long a caller may admit calls to ``provider``/``model`` without asking:
+        ``horizon_s`` while nothing here would refuse one (no rate limit on the provider,
+        its breaker closed), else 0 (ask each time: a limit to share, or probes to count).
+        """
+        res = self._res
+        limit = res.limiter(provider).limit
+        if limit.requests_per_min is not None or limit.tokens_per_min is not None:
+            return 0.0
+        breaker = res.breakers.get(f"{provider}:{model}") if res.breakers else None
+        if breaker is not None and breaker.state is not BreakerState.CLOSED:
+            return 0.0
+        return horizon_s
 
     async def settle(
         self, provider: str, model: str, *, outcome: Outcome, estimated: int, actual: int
