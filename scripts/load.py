@@ -95,8 +95,9 @@ class Processes:
     def __init__(self, logs: Path) -> None:
         self.logs = logs
         self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
-        #: Run first on stop (``serve shutdown``), while the processes still run.
-        self.before_stop: list[list[str]] = []
+        #: Run first on stop (``serve shutdown``, with its environment), while the
+        #: processes still run.
+        self.before_stop: list[tuple[list[str], dict[str, str]]] = []
 
     def start(
         self, name: str, argv: list[str], env: dict[str, str], cwd: Path
@@ -109,15 +110,28 @@ class Processes:
         return proc
 
     def stop(self) -> None:
-        for argv in self.before_stop:
+        import psutil
+
+        for argv, env in self.before_stop:
             with (self.logs / "shutdown.log").open("ab") as log:
-                subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, timeout=120, check=False)
+                subprocess.run(
+                    argv, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=120, check=False
+                )
+        # Descendants that left their process group (Serve's haproxy starts its own
+        # session) would outlive the group signal and hold their ports: note them now.
+        strays = []
+        for _name, proc in self.started:
+            with contextlib.suppress(psutil.Error):
+                strays += psutil.Process(proc.pid).children(recursive=True)
         for _name, proc in reversed(self.started):
             _signal_group(proc.pid, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=30)
             _signal_group(proc.pid, signal.SIGKILL)  # stragglers of the group, if any
             proc.wait(timeout=10)
+        for stray in strays:
+            with contextlib.suppress(psutil.Error):
+                stray.kill()
         self.started.clear()
 
 
@@ -285,7 +299,7 @@ class Bench:
         subprocess.run(token, env=self.env, capture_output=True, check=True, timeout=60)
         head = procs.start("ray-head", argv, self.env, self.work)
         shutdown = [str(BIN / "serve"), "shutdown", "-y", "-a", f"http://127.0.0.1:{dashboard}"]
-        procs.before_stop.append(shutdown)
+        procs.before_stop.append((shutdown, self.env))
         log = self.work / "ray-head.log"
         wait_until(listening(gcs), "Ray GCS", 120, alive=head, log=log)
         wait_until(listening(dashboard), "Ray dashboard", 120, alive=head, log=log)

@@ -143,6 +143,8 @@ def _start_cluster_app(  # noqa: PLR0917 - the command's options, passed on
     from serve.deployment import APP_NAME, ServeSettings, build_application
 
     info = connect(address)
+    if info.get("started_head") and os.environ.get(HAPROXY_ENV) == "1":
+        _check_haproxy_ports()
     workspace = str(Path.cwd())
     start_tree(
         TreeConfig(
@@ -173,6 +175,26 @@ def _start_cluster_app(  # noqa: PLR0917 - the command's options, passed on
     if not info.get("started_head"):
         return "as the running Ray cluster was started"
     return "HAProxy" if os.environ.get(HAPROXY_ENV) == "1" else "Serve's Python proxy"
+
+
+def _check_haproxy_ports() -> None:
+    """Serve's HAProxy needs its stats and metrics ports; an haproxy left by an earlier
+    Serve whose Ray was stopped without ``serve shutdown`` keeps them, and Serve then
+    fails with a bare ``HAProxyManager.ready()``. Say which process holds them."""
+    import psutil
+    from ray.serve._private import constants
+
+    ports = {constants.RAY_SERVE_HAPROXY_STATS_PORT, constants.RAY_SERVE_HAPROXY_METRICS_PORT}
+    for conn in psutil.net_connections("tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port in ports:
+            try:
+                holder = f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
+            except (psutil.Error, TypeError):
+                holder = "another process"
+            raise RuntimeError(
+                f"port {conn.laddr.port}, which Serve's HAProxy needs, is taken by {holder}"
+                " — an haproxy left by an earlier Serve? Stop it, or use --proxy python"
+            )
 
 
 def _stop_cluster_app() -> None:

@@ -121,3 +121,22 @@ def test_proxy_choice_is_checked_and_sets_haproxy_mode(monkeypatch: Any) -> None
         result = runner.invoke(app, argv)
         assert result.exit_code == 1 and "stop here" in result.output, result.output
         assert started[-1] == expected, argv
+
+
+def test_a_taken_haproxy_port_is_named(monkeypatch: Any) -> None:
+    """Before Serve starts HAProxy on a new Ray head, a process holding its stats or
+    metrics port is named in a clear error (Serve itself only says `ready()` failed)."""
+    import pytest
+    from ray.serve._private import constants
+
+    from serve import cli_serve
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        monkeypatch.setattr(constants, "RAY_SERVE_HAPROXY_STATS_PORT", port)
+        monkeypatch.setattr(constants, "RAY_SERVE_HAPROXY_METRICS_PORT", _free_port())
+        with pytest.raises(RuntimeError, match=f"port {port}, which Serve's HAProxy needs"):
+            cli_serve._check_haproxy_ports()
+    cli_serve._check_haproxy_ports()  # released: nothing to say
