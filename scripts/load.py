@@ -263,8 +263,8 @@ class Bench:
     fake: str
     auth: bool
     turns: int
-    shards: int = 4
-    executors: int = 2
+    shards: int = 2
+    executors: int = 1
 
     def start(self, name: str, store: str, procs: Processes) -> str:
         """Start a target (its processes in ``procs``); its URL once ``/readyz`` is 200."""
@@ -369,8 +369,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--targets", nargs="+", choices=TARGETS, default=list(TARGETS))
     parser.add_argument("--auth", choices=("keys", "none"), default="keys")
     parser.add_argument("--latency-ms", type=float, default=50.0)
-    parser.add_argument("--shards", type=int, default=4, help="session shards (ray target)")
-    parser.add_argument("--executors", type=int, default=2, help="executors (ray target)")
+    parser.add_argument("--shards", type=int, help="session shards (ray; default: serve's)")
+    parser.add_argument("--executors", type=int, help="executors (ray; default: serve's)")
     parser.add_argument(
         "--proxy",
         choices=("haproxy", "python"),
@@ -399,12 +399,15 @@ def main() -> None:
     env |= {"ANTHROPIC_API_KEY": "anything", "ANTHROPIC_BASE_URL": fake, "RAY_AUTH_MODE": "token"}
     env.pop("RAY_ADDRESS", None)
     env["RAY_SERVE_ENABLE_HA_PROXY"] = "1" if args.proxy == "haproxy" else "0"
+    from serve.cli_serve import tree_size
+
+    shards, executors = tree_size(args.shards, args.executors)
     bench = Bench(
         work, env, fake, auth=args.auth == "keys", turns=args.turns,
-        shards=args.shards, executors=args.executors,
+        shards=shards, executors=executors,
     )  # fmt: skip
     config = settings(bench.auth, args.latency_ms, args.proxy)
-    config["tree"] = {"shards": args.shards, "executors": args.executors}
+    config["tree"] = {"shards": shards, "executors": executors}
     print(f"settings: {json.dumps(config)}\nlogs and stores: {work}", flush=True)
     shared = Processes(work)
     running = [shared]  # stopped in reverse order: the provider last

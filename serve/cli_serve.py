@@ -30,6 +30,16 @@ PROXIES = ("auto", "haproxy", "python")
 HAPROXY_ENV = "RAY_SERVE_ENABLE_HA_PROXY"
 
 
+def tree_size(
+    shards: int | None, executors: int | None, cpus: int | None = None
+) -> tuple[int, int]:
+    """Shards and executors for this machine unless given: every actor is a process, and
+    on 2 CPUs 2 shards + 1 executor served ~25% more turns/s than 4 + 2
+    (scripts/load.py --shards/--executors)."""
+    cpus = cpus or os.cpu_count() or 2
+    return shards or max(2, cpus), executors or max(1, cpus // 2)
+
+
 def _store_url(store: str | None) -> str:
     return (
         store
@@ -55,8 +65,13 @@ def serve_command(  # noqa: PLR0917 - typer maps each CLI option to a parameter
         bool, typer.Option("--embedded", help="Serve in this process with uvicorn; no Ray.")
     ] = False,
     replicas: Annotated[int, typer.Option(min=1, help="Ingress replicas.")] = 1,
-    shards: Annotated[int, typer.Option(min=1, help="Session shards.")] = 4,
-    executors: Annotated[int, typer.Option(min=1, help="Pipeline executors.")] = 2,
+    shards: Annotated[
+        int | None, typer.Option(min=1, help="Session shards (default: one per CPU, at least 2).")
+    ] = None,
+    executors: Annotated[
+        int | None,
+        typer.Option(min=1, help="Pipeline executors (default: one per 2 CPUs, at least 1)."),
+    ] = None,
     detach: Annotated[
         bool, typer.Option("--detach", help="Return once the server is up (it keeps running).")
     ] = False,
@@ -88,6 +103,7 @@ def serve_command(  # noqa: PLR0917 - typer maps each CLI option to a parameter
         )
         raise typer.Exit(2)
     url = _store_url(store)
+    shards, executors = tree_size(shards, executors)
     http = HttpConfig(auth=not no_auth)
     base = f"http://{host}:{port}"
     if embedded:

@@ -140,3 +140,12 @@ def test_a_taken_haproxy_port_is_named(monkeypatch: Any) -> None:
         with pytest.raises(RuntimeError, match=f"port {port}, which Serve's HAProxy needs"):
             cli_serve._check_haproxy_ports()
     cli_serve._check_haproxy_ports()  # released: nothing to say
+
+
+def test_tree_size_follows_the_cpus_unless_given() -> None:
+    from serve.cli_serve import tree_size
+
+    assert tree_size(None, None, cpus=2) == (2, 1)
+    assert tree_size(None, None, cpus=1) == (2, 1)
+    assert tree_size(None, None, cpus=16) == (16, 8)
+    assert tree_size(3, 5, cpus=2) == (3, 5)
