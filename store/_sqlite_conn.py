@@ -275,7 +275,15 @@ class SqliteConnection:
                 if not group:
                     self._draining = False
                     return
-            outcomes = self._run_group([op for op, _, _ in group])
+            try:
+                outcomes = self._run_group([op for op, _, _ in group])
+            except Exception as exc:  # noqa: BLE001 - no caller may wait forever
+                failed = (
+                    exc
+                    if isinstance(exc, StoreError)
+                    else StoreError(f"SQLite database {self.path}: group commit failed: {exc}")
+                )
+                outcomes = [(False, failed) for _ in group]
             for (_, future, loop), outcome in zip(group, outcomes, strict=True):
                 loop.call_soon_threadsafe(_settle, future, outcome)
 
@@ -289,6 +297,15 @@ class SqliteConnection:
         except sqlite3.Error as exc:
             error = self._map(exc)
             return [(False, error) for _ in ops]
+        try:
+            return self._grouped(conn, ops)
+        except sqlite3.Error as exc:  # the savepoint machinery itself failed: none commits
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            error = self._map(exc)
+            return [(False, error) for _ in ops]
+
+    def _grouped(self, conn: Conn, ops: list[Callable[[Conn], Any]]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         for op in ops:
             conn.execute("SAVEPOINT call")

@@ -230,3 +230,27 @@ async def test_a_failing_call_in_a_group_leaves_the_others_committed(
     assert isinstance(results[1], errors.NotFound)
     assert [t.turn_id for t in await store.turns("s1")] == ["a", "b"]
     assert _read(sqlite_backend.sqlite_path, "SELECT COUNT(*) FROM sessions") == [(1,)]
+
+
+async def test_a_broken_group_commit_fails_its_callers_instead_of_hanging(
+    sqlite_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If running a group blows up outside any one call, every caller of the group gets
+    a StoreError (none waits forever), and the store keeps serving afterwards."""
+    store = await sqlite_backend.open()
+    assert isinstance(store, SqliteStore)
+
+    def broken(ops: object) -> object:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(store, "_run_group", broken)
+    results = await asyncio.wait_for(
+        asyncio.gather(
+            *(store.append_turn("s1", turn_id=f"t{i}", role="user", content="x") for i in range(5)),
+            return_exceptions=True,
+        ),
+        timeout=10,
+    )
+    assert all(isinstance(r, errors.StoreError) and "disk on fire" in str(r) for r in results)
+    monkeypatch.undo()
+    assert (await store.append_turn("s1", turn_id="after", role="user", content="x")).seq == 1
