@@ -83,3 +83,35 @@ async def test_killed_agent_falls_back_and_restarts(tree: dict[str, Any], fake_p
     for session_id in sessions.values():
         again = await chat.chat(session_id, f"analyze the code in {APP}")
         assert again["agent"] == "analysis" and again["fallback_from"] is None, session_id
+
+
+async def test_killed_executor_mid_turn_fails_over_from_the_agent(
+    tree: dict[str, Any], fake_plan: Any
+) -> None:
+    """Agents place runs on the executors themselves: SIGKILL the executor running a
+    turn's pipeline and the agent's pool runs it on the other executor (same run id);
+    the turn is answered by the agent it was routed to, not by the fallback."""
+    from store.sqlite import SqliteStore
+
+    fake_plan.state.set_plan(FaultPlan(latency_ms=1500))
+    chat = backend(tree)
+    store = SqliteStore(tree["db"])
+    try:
+        seen = fake_plan.state.request_count
+        turn = asyncio.create_task(chat.chat(None, "what is a race condition, briefly?"))
+        deadline = time.monotonic() + 30
+        while fake_plan.state.request_count == seen:  # the run reached the provider
+            assert time.monotonic() < deadline, "the turn never called the provider"
+            await asyncio.sleep(0.02)
+        running = await store.list_runs(status="running", limit=5)
+        assert len(running) == 1, running
+        victim = running[0].executor
+        await asyncio.to_thread(sigkill, f"executors/{victim}")
+        fake_plan.state.set_plan(FaultPlan())
+        answer = await asyncio.wait_for(turn, timeout=90)
+        record = await store.get_run(f"{answer['response_id']}-general")
+    finally:
+        fake_plan.state.set_plan(FaultPlan())
+        await store.close()
+    assert answer["agent"] == "general" and answer["fallback_from"] is None, answer
+    assert record is not None and record.status == "succeeded" and record.executor != victim
