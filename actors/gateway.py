@@ -14,13 +14,13 @@ windows, buckets) is soft and starts fresh after a restart.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from typing import Any
 
 from actors._ray import ActorRef
 from actors.base import Supervised
+from actors.batches import Batches
 from pipelines.errors import ProviderError
 from pipelines.observability import get_logger
 from pipelines.providers.admission import LocalAdmission, Outcome
@@ -76,8 +76,9 @@ class RemoteAdmission:
 
     def __init__(self, ref: ActorRef | None = None) -> None:
         self._ref = ref or ActorRef("gateway", deadline_s=2.0)
-        self._outcomes: list[tuple[str, str, Outcome, int, int]] = []
-        self._window: asyncio.Task[None] | None = None
+        self._outcomes: Batches[tuple[str, str, Outcome, int, int]] = Batches(
+            self._send_outcomes, window_s=lambda: SETTLE_WINDOW_S
+        )
         self._leases: dict[tuple[str, str], float] = {}
 
     async def admit(self, provider: str, model: str, tokens: int) -> None:
@@ -106,13 +107,9 @@ class RemoteAdmission:
     ) -> None:
         """Queue the outcome; the outcomes of one :data:`SETTLE_WINDOW_S` reach the gateway
         in one call (a breaker decides at most that much later; the caller never waits)."""
-        self._outcomes.append((provider, model, outcome, estimated, actual))
-        if self._window is None:
-            self._window = asyncio.get_running_loop().create_task(self._send_after_window())
+        self._outcomes.add((provider, model, outcome, estimated, actual))
 
-    async def _send_after_window(self) -> None:
-        await asyncio.sleep(SETTLE_WINDOW_S)
-        batch, self._outcomes, self._window = self._outcomes, [], None
+    async def _send_outcomes(self, batch: list[tuple[str, str, Outcome, int, int]]) -> None:
         try:
             await self._ref.call("settle_many", batch)
         except Exception as exc:  # noqa: BLE001 - a lost outcome only delays a breaker decision

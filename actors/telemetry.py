@@ -17,6 +17,7 @@ from typing import Any
 
 from actors._ray import ActorRef
 from actors.base import Supervised
+from actors.batches import Batches
 from actors.metrics import MetricsBook
 from actors.store_actor import StoreClient
 from pipelines.observability import get_logger
@@ -142,41 +143,18 @@ SEND_WINDOW_S = 0.02
 SEND_MAX = 256
 
 
-class _Sender:
-    """This process's events on their way to the telemetry actor, a batch per call: under
-    load, one actor call carries the events of many turns instead of one each."""
-
-    def __init__(self) -> None:
-        self._events: list[dict[str, Any]] = []
-        self._window: asyncio.Task[None] | None = None
-        self._sending: set[asyncio.Task[None]] = set()
-
-    def add(self, event: dict[str, Any]) -> None:
-        self._events.append({**event, "at": event.get("at", time.time())})
-        loop = asyncio.get_running_loop()
-        if len(self._events) >= SEND_MAX:
-            batch, self._events = self._events, []
-            task = loop.create_task(self._send(batch))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
-        elif self._window is None:
-            self._window = loop.create_task(self._after_window())
-
-    async def _after_window(self) -> None:
-        await asyncio.sleep(SEND_WINDOW_S)
-        self._window = None
-        batch, self._events = self._events, []
-        if batch:
-            await self._send(batch)
-
-    async def _send(self, batch: list[dict[str, Any]]) -> None:
-        try:
-            await _TELEMETRY.call("record", batch, retry=False)
-        except Exception:  # noqa: BLE001 - telemetry is best effort: see record_event
-            _log.debug("telemetry_send_failed", events=len(batch))
+async def _send(batch: list[dict[str, Any]]) -> None:
+    try:
+        await _TELEMETRY.call("record", batch, retry=False)
+    except Exception:  # noqa: BLE001 - telemetry is best effort: see record_event
+        _log.debug("telemetry_send_failed", events=len(batch))
 
 
-_SENDER = _Sender()
+def _new_sender() -> Batches[dict[str, Any]]:
+    return Batches(_send, window_s=lambda: SEND_WINDOW_S, max_items=lambda: SEND_MAX)
+
+
+_SENDER = _new_sender()
 
 
 async def record_event(event: dict[str, Any]) -> None:
@@ -184,6 +162,6 @@ async def record_event(event: dict[str, Any]) -> None:
     others of that window); never raises and never waits: telemetry is best effort, and a
     process that dies loses at most its last window of events."""
     try:
-        _SENDER.add(event)
+        _SENDER.add({**event, "at": event.get("at", time.time())})
     except Exception:  # noqa: BLE001 - see the docstring
         return

@@ -26,7 +26,7 @@ class FakeTelemetry:
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeTelemetry:
     fake = FakeTelemetry()
     monkeypatch.setattr(telemetry, "_TELEMETRY", fake)
-    monkeypatch.setattr(telemetry, "_SENDER", telemetry._Sender())
+    monkeypatch.setattr(telemetry, "_SENDER", telemetry._new_sender())
     monkeypatch.setattr(telemetry, "SEND_WINDOW_S", 0.001)
     return fake
 
