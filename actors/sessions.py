@@ -96,8 +96,8 @@ class SessionShard:
     ) -> dict[str, Any]:
         """Write one turn through to the store; returns it once it is durable.
 
-        ``context_update`` is merged into the session's context (as
-        :meth:`update_context`) and stored in the same write as the turn.
+        ``context_update`` is merged into the session's context (a ``None`` value
+        removes its key) and stored in the same write as the turn.
         """
         (turn,) = await self.append_turns(
             session_id,
@@ -141,20 +141,6 @@ class SessionShard:
             "user_id": hot.user_id,
             "active_agent": hot.active_agent,
         }
-
-    async def update_context(
-        self, session_id: str, update: dict[str, Any], *, active_agent: str | None = None
-    ) -> dict[str, Any]:
-        """Merge ``update`` into the session's context (a ``None`` value removes the key)
-        and write it through to the store; returns the new context once durable."""
-        hot = await self._session(session_id)
-        context = _merged(hot.context, update)
-        await self._store.update_session(
-            session_id, context=context, active_agent=active_agent or hot.active_agent
-        )
-        hot.context = context
-        hot.active_agent = active_agent or hot.active_agent
-        return dict(context)
 
     async def forget(self, session_id: str) -> None:
         """Drop the session from the cache (after it was deleted from the store)."""

@@ -154,15 +154,11 @@ class PostgresStore(PostgresPool, b.AppendTurn):
                 if all(row is not None for row in rows):
                     return [s.from_row(Turn, row) for row in rows]
                 now = self._clock()
-                for turn, row in zip(checked, rows, strict=True):
-                    if (
-                        row is None
-                        and (
-                            await (await conn.execute(find, (session_id, turn.turn_id))).fetchone()
-                        )
-                        is None
-                    ):
-                        seq += 1  # (a turn id given twice in one call is stored once)
+                written = {t.turn_id for t, row in zip(checked, rows, strict=True) if row}
+                for turn in checked:
+                    if turn.turn_id not in written:  # (an id given twice is stored once)
+                        written.add(turn.turn_id)
+                        seq += 1
                         await conn.execute(
                             _INSERT[Turn], s.to_row(replace(turn, seq=seq, created_at=now))
                         )

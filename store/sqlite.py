@@ -150,9 +150,11 @@ class SqliteStore(SqliteConnection, b.AppendTurn):
                 conn.execute(_INSERT_NEW[Session], s.new_session(session_id, None, {}, now))
                 count = must(one(conn, "SELECT turn_count FROM sessions WHERE id = ?", session_id))
                 seq = int(count["turn_count"])
-                for turn, row in zip(checked, stored, strict=True):
-                    if row is None and one(conn, sql, session_id, turn.turn_id) is None:
-                        seq += 1  # (a turn id given twice in one call is stored once)
+                written = {t.turn_id for t, row in zip(checked, stored, strict=True) if row}
+                for turn in checked:
+                    if turn.turn_id not in written:  # (an id given twice is stored once)
+                        written.add(turn.turn_id)
+                        seq += 1
                         conn.execute(
                             _INSERT[Turn], s.to_row(replace(turn, seq=seq, created_at=now))
                         )

@@ -159,9 +159,14 @@ async def chat(body: ChatRequest, request: Request, principal: Auth) -> Any:
 
 
 async def _owned_or_new(request: Request, session_id: str, principal: Principal) -> None:
-    """A given session id must be this key's or unused (a client may pick its ids)."""
+    await owned_or_new(platform(request), session_id, principal)
+
+
+async def owned_or_new(platform: Platform, session_id: str, principal: Principal) -> None:
+    """A given session id must be this key's or unused (a client may pick its ids);
+    another key's session is a 404, as if it did not exist."""
     try:
-        owner = await platform(request).session_owner(session_id)
+        owner = await platform.session_owner(session_id)
     except LookupError:
         return
     if owner != principal.user_id:

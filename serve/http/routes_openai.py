@@ -61,7 +61,7 @@ from serve.http.auth import Principal, authorized
 from serve.http.errors import ApiError
 from serve.http.limits import Slot, claim_slot, turn_slot
 from serve.http.platform import Platform
-from serve.http.routes_api import ErrorBody
+from serve.http.routes_api import ErrorBody, owned_or_new
 
 __all__ = ["ROUTER_MODEL", "router"]
 
@@ -311,12 +311,7 @@ async def _own_session(platform: Platform, session_id: str | None, principal: Pr
     if not _SESSION_ID.fullmatch(session_id):
         message = "session id: use 1-128 letters, digits, '_', '.', ':' or '-'"
         raise ApiError(422, "invalid_request", message)
-    try:
-        owner = await platform.session_owner(session_id)
-    except LookupError:
-        return
-    if owner != principal.user_id:
-        raise ApiError(404, "not_found", f"no session {session_id!r}")
+    await owned_or_new(platform, session_id, principal)
 
 
 # ------------------------------------------------------------------------ routes
