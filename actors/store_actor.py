@@ -8,16 +8,29 @@ the caller sees ``RayActorError``; :class:`StoreClient` re-sends idempotent call
 (reads, and writes keyed by turn id / run id / run key) once the supervisor has
 re-created the actor, and re-raises for the others (events, training records,
 feedback), whose caller decides.
+
+Calls on a chat turn's path (:data:`COALESCED`) travel together: a process's calls that
+arrive while its previous batch is at the store leave in one actor call
+(:class:`actors.batches.Coalescer`), and the store runs them at once, so SQLite commits
+them in one transaction. Each caller still gets its own result or exception. A batch
+whose store died is re-sent call by call, with the re-send rule above.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from actors._ray import ActorRef
-from actors.base import Supervised
+from ray.exceptions import RayActorError
 
-__all__ = ["IDEMPOTENT", "STORE_METHODS", "StoreActorImpl", "StoreClient"]
+from actors._ray import ActorMissing, ActorRef
+from actors.base import Supervised
+from actors.batches import Coalescer, outcome
+
+__all__ = ["COALESCED", "IDEMPOTENT", "STORE_METHODS", "StoreActorImpl", "StoreClient"]
+
+#: One store call as it travels in a batch: method name, positional and keyword args.
+Call = tuple[str, tuple[Any, ...], dict[str, Any]]
 
 #: Store methods callable through the actor, and whether a re-send is safe.
 IDEMPOTENT = frozenset(
@@ -48,6 +61,25 @@ IDEMPOTENT = frozenset(
         "feedback",
     }
 )
+#: The calls of a chat turn (small, keyed, idempotent): coalesced per process. Listings
+#: and bulk reads go alone, so a slow one never holds up a turn's writes.
+COALESCED = frozenset(
+    {
+        "create_session",
+        "get_session",
+        "append_turn",
+        "append_turns",
+        "turns",
+        "create_run",
+        "update_run",
+        "get_run",
+        "save_checkpoint",
+        "load_checkpoint",
+        "clear_checkpoint",
+        "find_api_key",
+    }
+)
+assert COALESCED <= IDEMPOTENT  # noqa: S101 - a failed batch is re-sent call by call
 STORE_METHODS = IDEMPOTENT | {
     "add_training_record",
     "add_events",
@@ -79,6 +111,12 @@ class StoreActorImpl(Supervised):
             await self.on_ready()
         return await getattr(self._store, method)(*args, **kwargs)
 
+    async def call_many(self, calls: list[Call]) -> list[tuple[bool, Any]]:
+        """Run ``calls`` at once; ``(True, result)`` or ``(False, exception)`` each."""
+
+        runs = (outcome(self.call(method, *args, **kwargs)) for method, args, kwargs in calls)
+        return list(await asyncio.gather(*runs))
+
     async def on_stop(self) -> None:
         if self._store is not None:
             await self._store.close()
@@ -96,16 +134,40 @@ class StoreClient:
 
     def __init__(self, ref: ActorRef | None = None) -> None:
         self._ref = ref or ActorRef("store", deadline_s=15.0)
+        self._batches: Coalescer[Call] = Coalescer(self._send_batch, max_items=64)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (StoreClient, (self._ref,))
 
     def __getattr__(self, name: str) -> Any:
         if name not in STORE_METHODS:
             raise AttributeError(name)
 
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return await self._ref.call("call", name, *args, retry=name in IDEMPOTENT, **kwargs)
+        if name in COALESCED:
+
+            async def call(*args: Any, **kwargs: Any) -> Any:
+                return await self._batches.submit((name, args, kwargs))
+
+        else:
+
+            async def call(*args: Any, **kwargs: Any) -> Any:
+                return await self._alone(name, args, kwargs)
 
         call.__name__ = name
         return call
+
+    async def _alone(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return await self._ref.call("call", name, *args, retry=name in IDEMPOTENT, **kwargs)
+
+    async def _send_batch(self, calls: list[Call]) -> list[tuple[bool, Any]]:
+        if len(calls) == 1:  # nothing to gather: the plain call (and its re-send rule)
+            return [await outcome(self._alone(*calls[0]))]
+        try:
+            outcomes: list[tuple[bool, Any]] = await self._ref.call("call_many", calls, retry=False)
+            return outcomes
+        except (RayActorError, ActorMissing):
+            pass  # the store died with the batch: each call again, on its own
+        return list(await asyncio.gather(*(outcome(self._alone(*call)) for call in calls)))
 
     async def migrate(self) -> int:
         return 0  # the store actor migrates on start
