@@ -113,3 +113,49 @@ def test_execute_on_cluster_runs_a_pipeline(tree: dict[str, Any]) -> None:
     summary = execute_on_cluster({"yaml": yaml, "source": "inline.yaml"}, {})
     assert summary["status"] == "succeeded" and summary["results"]["e"]["value"] == 41
     assert summary["executor"].startswith("executor-")
+
+
+async def test_store_calls_in_one_batch_each_hear_their_own_outcome(
+    tree: dict[str, Any],
+) -> None:
+    """Concurrent calls of one process share actor calls to the store; through real Ray,
+    each caller gets its own result, and a store error raises for its caller alone."""
+    from actors.store_actor import StoreClient
+    from store.errors import NotFound
+    from store.models import RunRecord
+
+    client = StoreClient()
+    sent: list[str] = []
+    real_call = client._ref.call
+
+    async def counting(method: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append(method)
+        return await real_call(method, *args, **kwargs)
+
+    client._ref.call = counting  # type: ignore[method-assign]
+    tag = uuid.uuid4().hex[:8]
+    runs = [
+        RunRecord(
+            run_id=f"batch-{tag}-{i}",
+            pipeline="general_chat",
+            status="running",
+            inputs={"i": i},
+            executor="test",
+            node="",
+            result=None,
+            error=None,
+            created_at=1.0,
+            updated_at=1.0,
+        )
+        for i in range(20)
+    ]
+    outcomes = await asyncio.gather(
+        *(client.create_run(run) for run in runs),
+        client.update_run(f"batch-{tag}-missing", status="succeeded"),
+        return_exceptions=True,
+    )
+    assert outcomes[:20] == [True] * 20
+    assert isinstance(outcomes[20], NotFound) and "missing" in str(outcomes[20])
+    assert "call_many" in sent and len(sent) < 21, sent  # batched, not one call each
+    stored = await asyncio.gather(*(client.get_run(run.run_id) for run in runs))
+    assert [r.inputs["i"] for r in stored] == list(range(20))
