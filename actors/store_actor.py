@@ -9,9 +9,10 @@ the caller sees ``RayActorError``; :class:`StoreClient` re-sends idempotent call
 re-created the actor, and re-raises for the others (events, training records,
 feedback), whose caller decides.
 
-Calls on a chat turn's path (:data:`COALESCED`) travel together: a process's calls that
-arrive while its previous batch is at the store leave in one actor call
-(:class:`actors.batches.Coalescer`), and the store runs them at once, so SQLite commits
+Calls on a chat turn's path (:data:`COALESCED`) travel together: a process has at most
+two batches at the store at once (two, so one slow read does not hold up every turn),
+and its calls that arrive meanwhile leave in one actor call
+(:class:`actors.batches.Coalescer`); the store runs them at once, so SQLite commits
 them in one transaction. Each caller still gets its own result or exception. A batch
 whose store died is re-sent call by call, with the re-send rule above.
 """
@@ -134,7 +135,7 @@ class StoreClient:
 
     def __init__(self, ref: ActorRef | None = None) -> None:
         self._ref = ref or ActorRef("store", deadline_s=15.0)
-        self._batches: Coalescer[Call] = Coalescer(self._send_batch, max_items=64)
+        self._batches: Coalescer[Call] = Coalescer(self._send_batch, max_items=64, max_in_flight=2)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (StoreClient, (self._ref,))

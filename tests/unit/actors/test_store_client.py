@@ -70,39 +70,48 @@ def test_coalesced_calls_are_idempotent_ones() -> None:
     assert {"create_run", "update_run", "append_turns", "find_api_key"} <= COALESCED
 
 
-async def test_calls_meeting_one_in_flight_share_one_actor_call(client: Any) -> None:
+def _hold_every_lane(client: Any) -> list[asyncio.Task[Any]]:
+    """Calls that wait at the store, one per batch allowed in flight: what comes next
+    must wait for them, and so travels as one batch."""
+    ref: Ref = client._ref
+    ref.gate = asyncio.Event()
+    lanes = client._batches.max_in_flight
+    return [asyncio.create_task(client.get_run(f"none-{i}")) for i in range(lanes)]
+
+
+async def test_calls_meeting_batches_in_flight_share_one_actor_call(client: Any) -> None:
     ref: Ref = client._ref
     await client.create_session("s1", user_id="u")
     ref.sent.clear()
-    ref.gate = asyncio.Event()  # hold the first call at the store
-    first = asyncio.create_task(client.create_run(_run("r0")))
+    blockers = _hold_every_lane(client)
     await asyncio.sleep(0)
-    others = [asyncio.create_task(client.create_run(_run(f"r{i}"))) for i in (1, 2, 3)]
+    runs = [asyncio.create_task(client.create_run(_run(f"r{i}"))) for i in range(4)]
     turns = asyncio.create_task(
         client.append_turns("s1", [NewTurn("t1:user", "user", "hello")], context={"k": 1})
     )
     await asyncio.sleep(0.01)
+    assert ref.gate is not None
     ref.gate.set()
-    assert await first is True
-    assert [await t for t in others] == [True, True, True]
+    assert [await b for b in blockers] == [None] * len(blockers)
+    assert [await t for t in runs] == [True] * 4
     assert [t.content for t in await turns] == ["hello"]
-    assert ref.sent[0] == ("create_run", True)
-    assert ref.sent[1] == ("call_many", ["create_run"] * 3 + ["append_turns"])
-    assert len(ref.sent) == 2
+    assert ref.sent == [("get_run", True)] * len(blockers) + [
+        ("call_many", ["create_run"] * 4 + ["append_turns"])
+    ]
     stored = [await client.get_run(f"r{i}") for i in range(4)]
     assert [r.run_id for r in stored] == ["r0", "r1", "r2", "r3"]
 
 
 async def test_each_caller_of_a_batch_hears_its_own_error(client: Any) -> None:
     ref: Ref = client._ref
-    ref.gate = asyncio.Event()
-    blocker = asyncio.create_task(client.get_run("none"))
+    blockers = _hold_every_lane(client)
     await asyncio.sleep(0)
     good = asyncio.create_task(client.create_run(_run("ok")))
     bad = asyncio.create_task(client.update_run("missing-run", status="succeeded"))
     await asyncio.sleep(0.01)
+    assert ref.gate is not None
     ref.gate.set()
-    assert await blocker is None
+    assert [await b for b in blockers] == [None] * len(blockers)
     assert await good is True
     with pytest.raises(NotFound, match="missing-run"):
         await bad
@@ -111,14 +120,14 @@ async def test_each_caller_of_a_batch_hears_its_own_error(client: Any) -> None:
 
 async def test_a_batch_lost_with_the_store_is_re_sent_call_by_call(client: Any) -> None:
     ref: Ref = client._ref
-    ref.gate = asyncio.Event()
-    blocker = asyncio.create_task(client.get_run("none"))
+    blockers = _hold_every_lane(client)
     await asyncio.sleep(0)
     ref.lose_next_batch = True
     runs = [asyncio.create_task(client.create_run(_run(f"lost{i}"))) for i in range(3)]
     await asyncio.sleep(0.01)
+    assert ref.gate is not None
     ref.gate.set()
-    await blocker
+    await asyncio.gather(*blockers)
     assert [await t for t in runs] == [True, True, True]
     assert ("call_many", ["create_run"] * 3) in ref.sent
     assert ref.sent.count(("create_run", True)) == 3  # each again, with the re-send rule
