@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
 from store.base import Keep, check_text, encode_optional
@@ -299,6 +299,20 @@ def new_turn(
     )  # fmt: skip
     to_row(turn)  # raises InvalidRequest now, not half-way through a transaction
     return turn
+
+
+def numbered(
+    checked: Sequence[Turn], stored: Sequence[Any], last_seq: int, now: float
+) -> list[Turn]:
+    """The turns of ``checked`` to insert, numbered after ``last_seq``: those with no
+    ``stored`` row yet, each turn id once (an id given twice is stored once)."""
+    written = {t.turn_id for t, row in zip(checked, stored, strict=True) if row is not None}
+    fresh: list[Turn] = []
+    for turn in checked:
+        if turn.turn_id not in written:
+            written.add(turn.turn_id)
+            fresh.append(replace(turn, seq=last_seq + len(fresh) + 1, created_at=now))
+    return fresh
 
 
 def session_update(

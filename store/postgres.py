@@ -29,7 +29,6 @@ this module holds the :class:`store.base.Store` methods.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -149,25 +148,20 @@ class PostgresStore(PostgresPool, b.AppendTurn):
                 cur = await conn.execute(
                     "SELECT turn_count FROM sessions WHERE id = %s FOR UPDATE", (session_id,)
                 )
-                seq = int(must(await cur.fetchone())["turn_count"])
+                last_seq = int(must(await cur.fetchone())["turn_count"])
                 rows = await stored()  # the same turns may have won the lock before us
                 if all(row is not None for row in rows):
                     return [s.from_row(Turn, row) for row in rows]
                 now = self._clock()
-                written = {t.turn_id for t, row in zip(checked, rows, strict=True) if row}
-                for turn in checked:
-                    if turn.turn_id not in written:  # (an id given twice is stored once)
-                        written.add(turn.turn_id)
-                        seq += 1
-                        await conn.execute(
-                            _INSERT[Turn], s.to_row(replace(turn, seq=seq, created_at=now))
-                        )
+                fresh = s.numbered(checked, rows, last_seq, now)
+                for turn in fresh:
+                    await conn.execute(_INSERT[Turn], s.to_row(turn))
                 await conn.execute(
                     "UPDATE sessions SET turn_count = %(seq)s, updated_at = %(now)s,"
                     " context = COALESCE(%(context)s::jsonb, context),"
                     " active_agent = CASE WHEN %(keep)s THEN active_agent ELSE %(agent)s END"
                     " WHERE id = %(id)s",
-                    {**update, "seq": seq, "now": now},
+                    {**update, "seq": fresh[-1].seq, "now": now},
                 )
                 rows = await stored()
         return [s.from_row(Turn, must(row)) for row in rows]

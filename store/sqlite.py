@@ -149,21 +149,15 @@ class SqliteStore(SqliteConnection, b.AppendTurn):
                 now = self._clock()
                 conn.execute(_INSERT_NEW[Session], s.new_session(session_id, None, {}, now))
                 count = must(one(conn, "SELECT turn_count FROM sessions WHERE id = ?", session_id))
-                seq = int(count["turn_count"])
-                written = {t.turn_id for t, row in zip(checked, stored, strict=True) if row}
-                for turn in checked:
-                    if turn.turn_id not in written:  # (an id given twice is stored once)
-                        written.add(turn.turn_id)
-                        seq += 1
-                        conn.execute(
-                            _INSERT[Turn], s.to_row(replace(turn, seq=seq, created_at=now))
-                        )
+                fresh = s.numbered(checked, stored, int(count["turn_count"]), now)
+                for turn in fresh:
+                    conn.execute(_INSERT[Turn], s.to_row(turn))
                 conn.execute(
                     "UPDATE sessions SET turn_count = :seq, updated_at = :now,"
                     " context = COALESCE(:context, context),"
                     " active_agent = CASE WHEN :keep THEN active_agent ELSE :agent END"
                     " WHERE id = :id",
-                    {**update, "seq": seq, "now": now},
+                    {**update, "seq": fresh[-1].seq, "now": now},
                 )
                 return [must(one(conn, sql, session_id, t.turn_id)) for t in checked]
 
